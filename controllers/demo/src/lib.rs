@@ -1,0 +1,1 @@
+//! Example controller: demo (work in progress).

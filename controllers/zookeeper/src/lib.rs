@@ -1,0 +1,1 @@
+//! Example controller: zookeeper (work in progress).

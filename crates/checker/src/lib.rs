@@ -1,0 +1,1 @@
+//! Anvil for Rust: checker (work in progress).

@@ -1,0 +1,1 @@
+//! Anvil for Rust: cluster-model (work in progress).

@@ -1,0 +1,1 @@
+//! Anvil for Rust: objects (work in progress).

@@ -1,0 +1,1 @@
+//! Anvil for Rust: reconciler (work in progress).

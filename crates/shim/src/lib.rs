@@ -1,0 +1,1 @@
+//! Anvil for Rust: shim (work in progress).

@@ -1,0 +1,1 @@
+//! Anvil for Rust: testenv (work in progress).
