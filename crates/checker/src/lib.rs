@@ -1,1 +1,35 @@
-//! Anvil for Rust: checker (work in progress).
+//! # anvil-checker
+//!
+//! An explicit-state model checker for TLA-style state machines with
+//! per-action fairness, used to check eventually stable reconciliation (ESR)
+//! of Kubernetes controllers composed with a cluster model.
+//!
+//! * [`Machine`]: initial states, actions, next states, a [`Fairness`] class
+//!   and instance key per action, and a canonicalisation hook
+//!   ([`Machine::representative`]).
+//! * [`Property`]: `[]P`, `<>P`, `[]<>P`, `<>[]P`, `P ~> Q`, `P ~> []Q` and
+//!   `[]P ~> []Q` (the ESR shape) over state predicates.
+//! * [`Checker`]: breadth-first search over 64-bit fingerprints with a
+//!   state limit, a memory limit and a progress callback; safety
+//!   counterexamples are shortest paths, liveness counterexamples are fair
+//!   lassos.
+//!
+//! ```
+//! use anvil_checker::{Checker, Property, models::TwoPhaseCommit};
+//! let m = TwoPhaseCommit::new(3);
+//! let r = Checker::new(&m).property(TwoPhaseCommit::consistent()).run();
+//! assert!(r.holds());
+//! assert_eq!(r.states, 288);
+//! ```
+
+pub mod checker;
+pub mod fingerprint;
+pub mod machine;
+pub mod models;
+pub mod property;
+pub mod result;
+
+pub use checker::Checker;
+pub use machine::{Fairness, Machine};
+pub use property::{Predicate, Property, PropertyKind};
+pub use result::{CheckResult, Counterexample, Progress, PropertyStatus, Step, Verdict};
