@@ -23,13 +23,17 @@
 //! ```
 
 pub mod checker;
+mod engine;
+pub mod liveness;
 pub mod fingerprint;
 pub mod machine;
 pub mod models;
 pub mod property;
 pub mod result;
+pub mod validate;
 
 pub use checker::Checker;
 pub use machine::{Fairness, Machine};
 pub use property::{Predicate, Property, PropertyKind};
+pub use validate::validate;
 pub use result::{CheckResult, Counterexample, Progress, PropertyStatus, Step, Verdict};
