@@ -1,7 +1,7 @@
 //! Locating (or building) the control-plane binaries.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -141,7 +141,9 @@ fn run_script(script: &Path) -> std::result::Result<PathBuf, String> {
     let forwarder = std::thread::spawn(move || {
         let mut tail: VecDeque<String> = VecDeque::new();
         for line in BufReader::new(stderr).lines().map_while(|l| l.ok()) {
-            eprintln!("{line}");
+            // Straight to fd 2, not `eprintln!`: the test harness would capture the latter and
+            // hide the progress of a long cold build.
+            let _ = writeln!(std::io::stderr(), "{line}");
             if tail.len() == 40 {
                 tail.pop_front();
             }
