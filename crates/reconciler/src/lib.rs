@@ -14,9 +14,11 @@ pub mod chain;
 mod error;
 mod reconciler;
 mod request;
+mod view;
 
 pub use error::{ApiError, ErrorReason};
 pub use reconciler::{CustomResource, Reconciler};
 pub use request::{
     ExternalType, KubeRequest, KubeResponse, NoExternal, Preconditions, Request, Response,
 };
+pub use view::ClusterView;
