@@ -5,7 +5,10 @@
 use anvil_checker::{Checker, models::TwoPhaseCommit};
 
 fn main() {
-    let n: usize = std::env::args().nth(1).map(|a| a.parse().expect("N")).unwrap_or(3);
+    let n: usize = std::env::args()
+        .nth(1)
+        .map(|a| a.parse().expect("N"))
+        .unwrap_or(3);
     let m = TwoPhaseCommit::new(n);
     let mut checker = Checker::new(&m).property(TwoPhaseCommit::consistent());
     if let Some(t) = std::env::args().nth(2) {

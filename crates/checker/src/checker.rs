@@ -28,7 +28,9 @@ impl<'a, M: Machine> Checker<'a, M> {
             properties: Vec::new(),
             state_limit: None,
             memory_limit: None,
-            threads: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
             progress: None,
             progress_interval: std::time::Duration::from_millis(500),
         }
@@ -77,7 +79,6 @@ impl<'a, M: Machine> Checker<'a, M> {
     }
 }
 
-
 fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
     let start = Instant::now();
     let m = c.machine;
@@ -99,11 +100,16 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
             PropertyKind::EventuallyAlways(f) => Some(Shape::EventuallyAlways(add(f))),
             PropertyKind::LeadsTo(f, g) => Some(Shape::LeadsTo(add(f), add(g))),
             PropertyKind::LeadsToAlways(f, g) => Some(Shape::LeadsToAlways(add(f), add(g))),
-            PropertyKind::StableLeadsToAlways(f, g) => Some(Shape::StableLeadsToAlways(add(f), add(g))),
+            PropertyKind::StableLeadsToAlways(f, g) => {
+                Some(Shape::StableLeadsToAlways(add(f), add(g)))
+            }
         };
         shapes.push(shape);
     }
-    assert!(live_preds.len() <= 64, "at most 64 liveness predicates per run");
+    assert!(
+        live_preds.len() <= 64,
+        "at most 64 liveness predicates per run"
+    );
     let liveness = shapes.iter().any(|s| s.is_some());
     let ex = engine::explore(Config {
         machine: m,
@@ -116,11 +122,18 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         progress: c.progress,
         progress_interval: c.progress_interval,
     });
-    let mut statuses: Vec<PropertyStatus<M>> = c.properties.iter().map(|_| PropertyStatus::Unknown).collect();
+    let mut statuses: Vec<PropertyStatus<M>> = c
+        .properties
+        .iter()
+        .map(|_| PropertyStatus::Unknown)
+        .collect();
     let mut verdict = None;
     if let Some((pi, fp)) = ex.violation {
         let steps = safety_path(m, &ex, fp);
-        let cx = Counterexample::Path { property: c.properties[pi].name.clone(), steps };
+        let cx = Counterexample::Path {
+            property: c.properties[pi].name.clone(),
+            steps,
+        };
         statuses[pi] = PropertyStatus::Violated(cx.clone());
         verdict = Some(Verdict::Violated(cx));
     } else if let Some(reason) = &ex.stopped {
@@ -142,7 +155,11 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
                             let prefix = replay(m, &ex, g, &l.prefix);
                             let loop_state = prefix.last().unwrap().state.clone();
                             let cycle = replay_from(m, &ex, loop_state, &l.cycle);
-                            let cx = Counterexample::Lasso { property: p.name.clone(), prefix, cycle };
+                            let cx = Counterexample::Lasso {
+                                property: p.name.clone(),
+                                prefix,
+                                cycle,
+                            };
                             statuses[i] = PropertyStatus::Violated(cx.clone());
                             if verdict.is_none() {
                                 verdict = Some(Verdict::Violated(cx));
@@ -158,7 +175,12 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
     CheckResult {
         verdict,
         complete,
-        properties: c.properties.iter().map(|p| p.name.clone()).zip(statuses).collect(),
+        properties: c
+            .properties
+            .iter()
+            .map(|p| p.name.clone())
+            .zip(statuses)
+            .collect(),
         states: ex.states,
         transitions: ex.transitions,
         max_depth: ex.max_depth,
@@ -169,7 +191,10 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
 }
 
 fn canonical_inits<M: Machine>(m: &M) -> Vec<M::State> {
-    m.init_states().into_iter().map(|s| m.representative(s)).collect()
+    m.init_states()
+        .into_iter()
+        .map(|s| m.representative(s))
+        .collect()
 }
 
 /// Rebuild the shortest path to the state with fingerprint `fp`.
@@ -203,8 +228,14 @@ fn safety_path<M: Machine>(m: &M, ex: &Explored, fp: u64) -> Vec<Step<M>> {
         f = p;
     }
     chain.reverse();
-    let init = canonical_inits(m).into_iter().find(|s| fingerprint(s) == chain[0]).expect("initial state");
-    let mut steps = vec![Step { action: None, state: init }];
+    let init = canonical_inits(m)
+        .into_iter()
+        .find(|s| fingerprint(s) == chain[0])
+        .expect("initial state");
+    let mut steps = vec![Step {
+        action: None,
+        state: init,
+    }];
     let mut actions = Vec::new();
     for &target in &chain[1..] {
         let cur = &steps.last().unwrap().state;
@@ -214,7 +245,10 @@ fn safety_path<M: Machine>(m: &M, ex: &Explored, fp: u64) -> Vec<Step<M>> {
             .iter()
             .find_map(|a| {
                 let n = m.representative(m.next_state(cur, a)?);
-                (fingerprint(&n) == target).then(|| Step { action: Some(a.clone()), state: n })
+                (fingerprint(&n) == target).then(|| Step {
+                    action: Some(a.clone()),
+                    state: n,
+                })
             })
             .expect("replay: successor not found (nondeterministic machine?)");
         steps.push(step);
@@ -223,32 +257,55 @@ fn safety_path<M: Machine>(m: &M, ex: &Explored, fp: u64) -> Vec<Step<M>> {
 }
 
 /// Re-derive concrete states for a path of node ids starting at a root.
-fn replay<M: Machine>(m: &M, ex: &Explored, _g: &Graph, ids: &[(u32, Option<u32>)]) -> Vec<Step<M>> {
+fn replay<M: Machine>(
+    m: &M,
+    ex: &Explored,
+    _g: &Graph,
+    ids: &[(u32, Option<u32>)],
+) -> Vec<Step<M>> {
     let root = ids[0].0 as u64;
     let init = canonical_inits(m)
         .into_iter()
         .find(|s| ex.table.get(fingerprint(s)) == Some(root))
         .expect("initial state of trace");
-    let mut steps = vec![Step { action: None, state: init.clone() }];
+    let mut steps = vec![Step {
+        action: None,
+        state: init.clone(),
+    }];
     steps.extend(replay_from(m, ex, init, &ids[1..]));
     steps
 }
 
-fn replay_from<M: Machine>(m: &M, ex: &Explored, mut cur: M::State, ids: &[(u32, Option<u32>)]) -> Vec<Step<M>> {
+fn replay_from<M: Machine>(
+    m: &M,
+    ex: &Explored,
+    mut cur: M::State,
+    ids: &[(u32, Option<u32>)],
+) -> Vec<Step<M>> {
     let mut out = Vec::new();
     let mut actions = Vec::new();
     for &(id, a) in ids {
         match a {
-            None => out.push(Step { action: None, state: cur.clone() }),
+            None => out.push(Step {
+                action: None,
+                state: cur.clone(),
+            }),
             Some(ai) => {
                 actions.clear();
                 m.actions(&cur, &mut actions);
                 let a = actions[ai as usize].clone();
                 let n = m.representative(m.next_state(&cur, &a).expect("replay: action disabled"));
-                debug_assert_eq!(ex.table.get(fingerprint(&n)), Some(id as u64), "replay diverged");
+                debug_assert_eq!(
+                    ex.table.get(fingerprint(&n)),
+                    Some(id as u64),
+                    "replay diverged"
+                );
                 let _ = id;
                 cur = n.clone();
-                out.push(Step { action: Some(a), state: n });
+                out.push(Step {
+                    action: Some(a),
+                    state: n,
+                });
             }
         }
     }

@@ -58,7 +58,9 @@ pub(crate) struct Table {
 
 impl Table {
     fn new() -> Self {
-        Table { shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect() }
+        Table {
+            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
+        }
     }
     #[inline]
     fn shard(fp: u64) -> usize {
@@ -79,11 +81,18 @@ impl Table {
         }
     }
     pub(crate) fn get(&self, fp: u64) -> Option<u64> {
-        self.shards[Self::shard(fp)].lock().unwrap().get(&fp).copied()
+        self.shards[Self::shard(fp)]
+            .lock()
+            .unwrap()
+            .get(&fp)
+            .copied()
     }
     /// Bytes allocated by the table (hashbrown: 16-byte slot + 1 control byte).
     fn bytes(&self) -> u64 {
-        self.shards.iter().map(|s| s.lock().unwrap().capacity() as u64 * 17).sum()
+        self.shards
+            .iter()
+            .map(|s| s.lock().unwrap().capacity() as u64 * 17)
+            .sum()
     }
 }
 
@@ -121,8 +130,10 @@ impl Graph {
         &self.edges[self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize]
     }
     fn bytes(&self) -> u64 {
-        (self.offsets.capacity() * 8 + self.edges.capacity() * 12 + self.parent.capacity() * 4 + self.preds.capacity() * 8)
-            as u64
+        (self.offsets.capacity() * 8
+            + self.edges.capacity() * 12
+            + self.parent.capacity() * 4
+            + self.preds.capacity() * 8) as u64
     }
 }
 
@@ -167,7 +178,11 @@ struct Shared<'a, M: Machine> {
     states: AtomicU64,
     transitions: AtomicU64,
     next_chunk: AtomicUsize,
-    keys: Mutex<(HashMap<Fairness<M::FairnessKey>, u32>, Vec<bool>, Vec<String>)>,
+    keys: Mutex<(
+        HashMap<Fairness<M::FairnessKey>, u32>,
+        Vec<bool>,
+        Vec<String>,
+    )>,
     violation: Mutex<Option<(usize, u64)>>,
     stopped: Mutex<Option<String>>,
     state_limit: u64,
@@ -182,7 +197,11 @@ struct ChunkOut<S> {
 }
 
 impl<'a, M: Machine> Shared<'a, M> {
-    fn intern(&self, cache: &mut HashMap<Fairness<M::FairnessKey>, u32>, f: Fairness<M::FairnessKey>) -> u32 {
+    fn intern(
+        &self,
+        cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
+        f: Fairness<M::FairnessKey>,
+    ) -> u32 {
         if !f.is_fair() {
             return UNFAIR;
         }
@@ -227,7 +246,11 @@ impl<'a, M: Machine> Shared<'a, M> {
         (new, v)
     }
 
-    fn work(&self, frontier: &[Item<M::State>], cache: &mut HashMap<Fairness<M::FairnessKey>, u32>) -> Vec<ChunkOut<M::State>> {
+    fn work(
+        &self,
+        frontier: &[Item<M::State>],
+        cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
+    ) -> Vec<ChunkOut<M::State>> {
         let mut outs = Vec::new();
         let mut actions = Vec::new();
         loop {
@@ -240,7 +263,13 @@ impl<'a, M: Machine> Shared<'a, M> {
                 break;
             }
             let hi = (lo + CHUNK).min(frontier.len());
-            let mut out = ChunkOut { idx, deg: Vec::new(), edges: Vec::new(), preds: Vec::new(), next: Vec::new() };
+            let mut out = ChunkOut {
+                idx,
+                deg: Vec::new(),
+                edges: Vec::new(),
+                preds: Vec::new(),
+                next: Vec::new(),
+            };
             let mut generated = 0u64;
             for item in &frontier[lo..hi] {
                 let s = &item.state;
@@ -267,7 +296,9 @@ impl<'a, M: Machine> Shared<'a, M> {
                 self.m.actions(s, &mut actions);
                 let e0 = out.edges.len();
                 for (ai, a) in actions.iter().enumerate() {
-                    let Some(n) = self.m.next_state(s, a) else { continue };
+                    let Some(n) = self.m.next_state(s, a) else {
+                        continue;
+                    };
                     generated += 1;
                     let n = self.m.representative(n);
                     let fp = fingerprint(&n);
@@ -279,15 +310,29 @@ impl<'a, M: Machine> Shared<'a, M> {
                         let (new, id) = self.insert(fp, 0);
                         let id = id as u32;
                         if new {
-                            out.next.push(Item { state: n, fp, id, parent: item.id });
+                            out.next.push(Item {
+                                state: n,
+                                fp,
+                                id,
+                                parent: item.id,
+                            });
                         }
                         if !out.edges[e0..].iter().any(|e| e.to == id && e.key == key) {
-                            out.edges.push(Edge { to: id, key, action: ai as u32 });
+                            out.edges.push(Edge {
+                                to: id,
+                                key,
+                                action: ai as u32,
+                            });
                         }
                     } else {
                         let (new, _) = self.insert(fp, item.fp);
                         if new {
-                            out.next.push(Item { state: n, fp, id: 0, parent: 0 });
+                            out.next.push(Item {
+                                state: n,
+                                fp,
+                                id: 0,
+                                parent: 0,
+                            });
                         }
                     }
                 }
@@ -338,7 +383,11 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
         stopped: Mutex::new(None),
         state_limit: cfg.state_limit.unwrap_or(u64::MAX),
     };
-    let mut graph = if cfg.liveness { Some(Graph::default()) } else { None };
+    let mut graph = if cfg.liveness {
+        Some(Graph::default())
+    } else {
+        None
+    };
     let mut frontier: Vec<Item<M::State>> = Vec::new();
     for s in m.init_states() {
         let s = m.representative(s);
@@ -349,7 +398,12 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
             if let Some(g) = graph.as_mut() {
                 g.roots.push(id as u32);
             }
-            frontier.push(Item { state: s, fp, id: id as u32, parent: NONE });
+            frontier.push(Item {
+                state: s,
+                fp,
+                id: id as u32,
+                parent: NONE,
+            });
         }
     }
     if let Some(g) = graph.as_mut() {
@@ -359,8 +413,13 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
     let mut depth = 0u64;
     let mut last_progress = Instant::now();
     let mut est_peak = 0u64;
-    let mut caches: Vec<HashMap<Fairness<M::FairnessKey>, u32>> = (0..cfg.threads).map(|_| HashMap::new()).collect();
-    let report = |progress: &mut Option<Box<dyn FnMut(&crate::Progress) + Send + '_>>, queue: u64, depth: u64, force: bool, last: &mut Instant| {
+    let mut caches: Vec<HashMap<Fairness<M::FairnessKey>, u32>> =
+        (0..cfg.threads).map(|_| HashMap::new()).collect();
+    let report = |progress: &mut Option<Box<dyn FnMut(&crate::Progress) + Send + '_>>,
+                  queue: u64,
+                  depth: u64,
+                  force: bool,
+                  last: &mut Instant| {
         if let Some(p) = progress.as_mut() {
             if force || last.elapsed() >= interval {
                 *last = Instant::now();
@@ -385,7 +444,9 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
         if let Some(limit) = memory_limit {
             let used = current_rss().unwrap_or(est);
             if used >= limit {
-                sh.request_stop(format!("memory limit {limit} bytes reached ({used} bytes in use)"));
+                sh.request_stop(format!(
+                    "memory limit {limit} bytes reached ({used} bytes in use)"
+                ));
             }
         }
         est
@@ -416,18 +477,25 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
                     match rx.recv_timeout(Duration::from_millis(100)) {
                         Ok(()) => done += 1,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let q = (frontier.len() - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK).min(frontier.len())) as u64;
+                            let q = (frontier.len()
+                                - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK)
+                                    .min(frontier.len()))
+                                as u64;
                             est_peak = est_peak.max(check_memory(&graph, frontier.len()));
                             report(&mut progress, q, depth, false, &mut last_progress);
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
                     }
                 }
-                handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+                handles
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap())
+                    .collect()
             })
         };
         outs.sort_unstable_by_key(|o| o.idx);
-        let mut next: Vec<Item<M::State>> = Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
+        let mut next: Vec<Item<M::State>> =
+            Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
         if let Some(g) = graph.as_mut() {
             for o in &mut outs {
                 let mut off = *g.offsets.last().unwrap();
@@ -449,9 +517,21 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
         drop(outs);
         est_peak = est_peak.max(check_memory(&graph, frontier.len() + next.len()));
         frontier = next;
-        report(&mut progress, frontier.len() as u64, depth, false, &mut last_progress);
+        report(
+            &mut progress,
+            frontier.len() as u64,
+            depth,
+            false,
+            &mut last_progress,
+        );
     }
-    report(&mut progress, frontier.len() as u64, depth, true, &mut last_progress);
+    report(
+        &mut progress,
+        frontier.len() as u64,
+        depth,
+        true,
+        &mut last_progress,
+    );
     let violation = *sh.violation.lock().unwrap();
     let mut stopped = sh.stopped.lock().unwrap().take();
     if violation.is_none() && stopped.is_none() && !frontier.is_empty() {

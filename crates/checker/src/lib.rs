@@ -24,8 +24,8 @@
 
 pub mod checker;
 mod engine;
-pub mod liveness;
 pub mod fingerprint;
+pub mod liveness;
 pub mod machine;
 pub mod models;
 pub mod property;
@@ -35,5 +35,5 @@ pub mod validate;
 pub use checker::Checker;
 pub use machine::{Fairness, Machine};
 pub use property::{Predicate, Property, PropertyKind};
-pub use validate::validate;
 pub use result::{CheckResult, Counterexample, Progress, PropertyStatus, Step, Verdict};
+pub use validate::validate;

@@ -38,7 +38,9 @@
 //! obligation only gets easier with more states and steps, so that maximal
 //! cycle is the right witness.
 //!
-//! **Lasso.** Shortest path (by BFS id order) to the loop state, then a cycle
+//! **Lasso.** Among the fair components, the one containing the state
+//! closest to the initial states is used; shortest path (BFS parents) to
+//! its first-discovered state, the loop state, then a cycle
 //! inside `C` that greedily walks to the nearest unmet target (an accepting
 //! state, a state disabling an enabled-but-untaken weak key, or an edge of a
 //! key that is taken in `C`) and returns to the loop state.
@@ -73,7 +75,12 @@ struct Scratch {
     stamp: u32,
 }
 
-fn tarjan(g: &Graph, nodes: &[u32], member: impl Fn(u32) -> bool, sc: &mut Scratch) -> Vec<Vec<u32>> {
+fn tarjan(
+    g: &Graph,
+    nodes: &[u32],
+    member: impl Fn(u32) -> bool,
+    sc: &mut Scratch,
+) -> Vec<Vec<u32>> {
     let mut comps = Vec::new();
     let mut counter = 0u32;
     let mut stack: Vec<u32> = Vec::new();
@@ -143,6 +150,7 @@ fn find_fair_component(
 ) -> Option<(Vec<u32>, KeyInfo)> {
     let mut work = vec![region];
     let mut keys_here: Vec<u32> = Vec::new();
+    let mut best: Option<(u32, Vec<u32>, KeyInfo)> = None;
     while let Some(set) = work.pop() {
         sc.stamp += 1;
         let st = sc.stamp;
@@ -179,9 +187,9 @@ fn find_fair_component(
                     }
                 }
             }
-            let weak_violated = info
-                .iter()
-                .any(|(k, (cnt, taken))| !g.key_strong[*k as usize] && *cnt == comp.len() && !taken);
+            let weak_violated = info.iter().any(|(k, (cnt, taken))| {
+                !g.key_strong[*k as usize] && *cnt == comp.len() && !taken
+            });
             if weak_violated {
                 continue;
             }
@@ -191,7 +199,13 @@ fn find_fair_component(
                 .map(|(k, _)| *k)
                 .collect();
             if bad_strong.is_empty() {
-                return Some((comp, info));
+                // keep the fair component closest to the initial states
+                // (ids are in BFS order), for a short prefix
+                let min = *comp.iter().min().unwrap();
+                if best.as_ref().is_none_or(|(m, _, _)| min < *m) {
+                    best = Some((min, comp, info));
+                }
+                continue;
             }
             let rest: Vec<u32> = comp
                 .into_iter()
@@ -202,12 +216,16 @@ fn find_fair_component(
             }
         }
     }
-    None
+    best.map(|(_, c, i)| (c, i))
 }
 
 /// Multi-source BFS restricted to `allowed`; returns visited flags and BFS
 /// parents (sources have parent `NONE`).
-fn restricted_bfs(g: &Graph, sources: impl Iterator<Item = u32>, allowed: impl Fn(u32) -> bool) -> (Vec<bool>, Vec<u32>) {
+fn restricted_bfs(
+    g: &Graph,
+    sources: impl Iterator<Item = u32>,
+    allowed: impl Fn(u32) -> bool,
+) -> (Vec<bool>, Vec<u32>) {
     let n = g.n();
     let mut seen = vec![false; n];
     let mut parent = vec![NONE; n];
@@ -239,21 +257,41 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
     let (region, accept, rparent): (Vec<u32>, Option<Vec<bool>>, Option<Vec<u32>>) = match shape {
         Shape::Eventually(p) => {
             let (seen, par) = restricted_bfs(g, g.roots.iter().copied(), |v| !bit(v, p));
-            (all().filter(|&v| seen[v as usize]).collect(), None, Some(par))
+            (
+                all().filter(|&v| seen[v as usize]).collect(),
+                None,
+                Some(par),
+            )
         }
         Shape::AlwaysEventually(p) => (all().filter(|&v| !bit(v, p)).collect(), None, None),
-        Shape::EventuallyAlways(p) => (all().collect(), Some(all().map(|v| !bit(v, p)).collect()), None),
+        Shape::EventuallyAlways(p) => (
+            all().collect(),
+            Some(all().map(|v| !bit(v, p)).collect()),
+            None,
+        ),
         Shape::LeadsTo(p, q) => {
-            let (seen, par) = restricted_bfs(g, all().filter(|&v| bit(v, p) && !bit(v, q)), |v| !bit(v, q));
-            (all().filter(|&v| seen[v as usize]).collect(), None, Some(par))
+            let (seen, par) = restricted_bfs(g, all().filter(|&v| bit(v, p) && !bit(v, q)), |v| {
+                !bit(v, q)
+            });
+            (
+                all().filter(|&v| seen[v as usize]).collect(),
+                None,
+                Some(par),
+            )
         }
         Shape::LeadsToAlways(p, q) => {
             let (seen, par) = restricted_bfs(g, all().filter(|&v| bit(v, p)), |_| true);
-            (all().filter(|&v| seen[v as usize]).collect(), Some(all().map(|v| !bit(v, q)).collect()), Some(par))
+            (
+                all().filter(|&v| seen[v as usize]).collect(),
+                Some(all().map(|v| !bit(v, q)).collect()),
+                Some(par),
+            )
         }
-        Shape::StableLeadsToAlways(p, q) => {
-            (all().filter(|&v| bit(v, p)).collect(), Some(all().map(|v| !bit(v, q)).collect()), None)
-        }
+        Shape::StableLeadsToAlways(p, q) => (
+            all().filter(|&v| bit(v, p)).collect(),
+            Some(all().map(|v| !bit(v, q)).collect()),
+            None,
+        ),
     };
     if region.is_empty() {
         return None;
@@ -267,8 +305,11 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
         stamp: 0,
     };
     let (comp, info) = find_fair_component(g, region, &accept, &mut sc)?;
-    // comp_mark still marks `comp` with the current stamp
+    sc.stamp += 1;
     let cs = sc.stamp;
+    for &v in &comp {
+        sc.comp_mark[v as usize] = cs;
+    }
     let in_comp = |v: u32| sc.comp_mark[v as usize] == cs;
     // loop state: smallest id (ids are assigned in BFS order, so smallest depth)
     let c = *comp.iter().min().unwrap();
@@ -287,7 +328,13 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
         rev.push(v);
     }
     rev.reverse();
-    let edge_action = |from: u32, to: u32| g.out(from).iter().find(|e| e.to == to).map(|e| e.action).unwrap();
+    let edge_action = |from: u32, to: u32| {
+        g.out(from)
+            .iter()
+            .find(|e| e.to == to)
+            .map(|e| e.action)
+            .unwrap()
+    };
     let mut prefix = vec![(rev[0], None)];
     for w in rev.windows(2) {
         prefix.push((w[1], Some(edge_action(w[0], w[1]))));
@@ -334,11 +381,20 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
                     break;
                 }
             } else {
-                if u != cur && (acc(u) && need_accept || need_disabled.iter().any(|k| !g.out(u).iter().any(|e| e.key == *k))) {
+                if u != cur
+                    && (acc(u) && need_accept
+                        || need_disabled
+                            .iter()
+                            .any(|k| !g.out(u).iter().any(|e| e.key == *k)))
+                {
                     found = Some((u, None));
                     break;
                 }
-                if let Some(e) = g.out(u).iter().find(|e| need_edge.contains(&e.key) && in_comp(e.to)) {
+                if let Some(e) = g
+                    .out(u)
+                    .iter()
+                    .find(|e| need_edge.contains(&e.key) && in_comp(e.to))
+                {
                     found = Some((u, Some((e.to, e.action))));
                     break;
                 }
@@ -370,7 +426,11 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
         // discharge along the path
         let mut prev = cur;
         for &(x, a) in &path {
-            if let Some(e) = g.out(prev).iter().find(|e| e.to == x && Some(e.action) == a) {
+            if let Some(e) = g
+                .out(prev)
+                .iter()
+                .find(|e| e.to == x && Some(e.action) == a)
+            {
                 need_edge.retain(|k| *k != e.key);
             }
             visit(x, &mut need_accept, &mut need_disabled);
@@ -378,7 +438,11 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
         }
         cur = u;
         if let Some((to, a)) = extra {
-            let e = g.out(u).iter().find(|e| e.to == to && e.action == a).unwrap();
+            let e = g
+                .out(u)
+                .iter()
+                .find(|e| e.to == to && e.action == a)
+                .unwrap();
             need_edge.retain(|k| *k != e.key);
             cycle.push((to, Some(a)));
             visit(to, &mut need_accept, &mut need_disabled);

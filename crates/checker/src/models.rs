@@ -101,7 +101,9 @@ impl TwoPhaseCommit {
     /// `<>[]` all RMs decided (committed or aborted) -- holds under weak fairness.
     pub fn eventually_all_decided() -> Property<Self> {
         Property::eventually_always("all decided", |s: &TwoPhaseState| {
-            s.rm_state.iter().all(|r| matches!(r, RmState::Committed | RmState::Aborted))
+            s.rm_state
+                .iter()
+                .all(|r| matches!(r, RmState::Committed | RmState::Aborted))
         })
     }
 }
@@ -222,7 +224,9 @@ impl Machine for TCommit {
                 n[rm] = RmState::Prepared;
             }
             TCommitAction::DecideCommit(rm) => {
-                let can_commit = s.iter().all(|r| matches!(r, RmState::Prepared | RmState::Committed));
+                let can_commit = s
+                    .iter()
+                    .all(|r| matches!(r, RmState::Prepared | RmState::Committed));
                 if s[rm] != RmState::Prepared || !can_commit {
                     return None;
                 }

@@ -54,7 +54,10 @@ impl<M: Machine> Clone for Property<M> {
             LeadsToAlways(p, q) => LeadsToAlways(p.clone(), q.clone()),
             StableLeadsToAlways(p, q) => StableLeadsToAlways(p.clone(), q.clone()),
         };
-        Property { name: self.name.clone(), kind }
+        Property {
+            name: self.name.clone(),
+            kind,
+        }
     }
 }
 
@@ -70,26 +73,44 @@ fn pred<S, F: Fn(&S) -> bool + Send + Sync + 'static>(f: F) -> Predicate<S> {
 
 impl<M: Machine> Property<M> {
     /// `[]P` (invariant).
-    pub fn always(name: impl Into<String>, p: impl Fn(&M::State) -> bool + Send + Sync + 'static) -> Self {
-        Property { name: name.into(), kind: PropertyKind::Always(pred(p)) }
+    pub fn always(
+        name: impl Into<String>,
+        p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Property {
+            name: name.into(),
+            kind: PropertyKind::Always(pred(p)),
+        }
     }
     /// `<>P`.
-    pub fn eventually(name: impl Into<String>, p: impl Fn(&M::State) -> bool + Send + Sync + 'static) -> Self {
-        Property { name: name.into(), kind: PropertyKind::Eventually(pred(p)) }
+    pub fn eventually(
+        name: impl Into<String>,
+        p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Property {
+            name: name.into(),
+            kind: PropertyKind::Eventually(pred(p)),
+        }
     }
     /// `[]<>P`.
     pub fn always_eventually(
         name: impl Into<String>,
         p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Property { name: name.into(), kind: PropertyKind::AlwaysEventually(pred(p)) }
+        Property {
+            name: name.into(),
+            kind: PropertyKind::AlwaysEventually(pred(p)),
+        }
     }
     /// `<>[]P`.
     pub fn eventually_always(
         name: impl Into<String>,
         p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Property { name: name.into(), kind: PropertyKind::EventuallyAlways(pred(p)) }
+        Property {
+            name: name.into(),
+            kind: PropertyKind::EventuallyAlways(pred(p)),
+        }
     }
     /// `P ~> Q`.
     pub fn leads_to(
@@ -97,7 +118,10 @@ impl<M: Machine> Property<M> {
         p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
         q: impl Fn(&M::State) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Property { name: name.into(), kind: PropertyKind::LeadsTo(pred(p), pred(q)) }
+        Property {
+            name: name.into(),
+            kind: PropertyKind::LeadsTo(pred(p), pred(q)),
+        }
     }
     /// `P ~> []Q`.
     pub fn leads_to_always(
@@ -105,7 +129,10 @@ impl<M: Machine> Property<M> {
         p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
         q: impl Fn(&M::State) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Property { name: name.into(), kind: PropertyKind::LeadsToAlways(pred(p), pred(q)) }
+        Property {
+            name: name.into(),
+            kind: PropertyKind::LeadsToAlways(pred(p), pred(q)),
+        }
     }
     /// `[]P ~> []Q` (ESR shape).
     pub fn stable_leads_to_always(
@@ -113,7 +140,10 @@ impl<M: Machine> Property<M> {
         p: impl Fn(&M::State) -> bool + Send + Sync + 'static,
         q: impl Fn(&M::State) -> bool + Send + Sync + 'static,
     ) -> Self {
-        Property { name: name.into(), kind: PropertyKind::StableLeadsToAlways(pred(p), pred(q)) }
+        Property {
+            name: name.into(),
+            kind: PropertyKind::StableLeadsToAlways(pred(p), pred(q)),
+        }
     }
 
     /// True for `Always` (checked during exploration), false for liveness.

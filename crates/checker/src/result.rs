@@ -14,12 +14,18 @@ pub struct Step<M: Machine> {
 
 impl<M: Machine> Clone for Step<M> {
     fn clone(&self) -> Self {
-        Step { action: self.action.clone(), state: self.state.clone() }
+        Step {
+            action: self.action.clone(),
+            state: self.state.clone(),
+        }
     }
 }
 impl<M: Machine> fmt::Debug for Step<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Step").field("action", &self.action).field("state", &self.state).finish()
+        f.debug_struct("Step")
+            .field("action", &self.action)
+            .field("state", &self.state)
+            .finish()
     }
 }
 
@@ -53,7 +59,9 @@ impl<M: Machine> Counterexample<M> {
     /// Name of the violated property.
     pub fn property(&self) -> &str {
         match self {
-            Counterexample::Path { property, .. } | Counterexample::Lasso { property, .. } => property,
+            Counterexample::Path { property, .. } | Counterexample::Lasso { property, .. } => {
+                property
+            }
         }
     }
     /// True for a lasso.
@@ -65,10 +73,15 @@ impl<M: Machine> Counterexample<M> {
 impl<M: Machine> Clone for Counterexample<M> {
     fn clone(&self) -> Self {
         match self {
-            Counterexample::Path { property, steps } => {
-                Counterexample::Path { property: property.clone(), steps: steps.clone() }
-            }
-            Counterexample::Lasso { property, prefix, cycle } => Counterexample::Lasso {
+            Counterexample::Path { property, steps } => Counterexample::Path {
+                property: property.clone(),
+                steps: steps.clone(),
+            },
+            Counterexample::Lasso {
+                property,
+                prefix,
+                cycle,
+            } => Counterexample::Lasso {
                 property: property.clone(),
                 prefix: prefix.clone(),
                 cycle: cycle.clone(),
@@ -81,14 +94,27 @@ impl<M: Machine> fmt::Debug for Counterexample<M> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Counterexample::Path { property, steps } => {
-                writeln!(f, "safety counterexample for {property:?} ({} states):", steps.len())?;
+                writeln!(
+                    f,
+                    "safety counterexample for {property:?} ({} states):",
+                    steps.len()
+                )?;
                 for (i, s) in steps.iter().enumerate() {
                     writeln!(f, "  {i}: {:?} -> {:?}", s.action, s.state)?;
                 }
                 Ok(())
             }
-            Counterexample::Lasso { property, prefix, cycle } => {
-                writeln!(f, "liveness counterexample for {property:?}: prefix {} states, cycle {} steps", prefix.len(), cycle.len())?;
+            Counterexample::Lasso {
+                property,
+                prefix,
+                cycle,
+            } => {
+                writeln!(
+                    f,
+                    "liveness counterexample for {property:?}: prefix {} states, cycle {} steps",
+                    prefix.len(),
+                    cycle.len()
+                )?;
                 for (i, s) in prefix.iter().enumerate() {
                     writeln!(f, "  {i}: {:?} -> {:?}", s.action, s.state)?;
                 }
@@ -186,7 +212,10 @@ impl<M: Machine> CheckResult<M> {
     }
     /// Status of the named property.
     pub fn property(&self, name: &str) -> Option<&PropertyStatus<M>> {
-        self.properties.iter().find(|(n, _)| n == name).map(|(_, s)| s)
+        self.properties
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s)
     }
     /// One-line JSON summary (no counterexample).
     pub fn summary_json(&self) -> String {

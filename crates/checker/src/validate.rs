@@ -22,7 +22,11 @@ use std::collections::HashSet;
 
 /// Check that `cx` is a genuine (and, for lassos, fair) behaviour of `m` that
 /// violates `property`. Returns a description of the first problem found.
-pub fn validate<M: Machine>(m: &M, property: &Property<M>, cx: &Counterexample<M>) -> Result<(), String> {
+pub fn validate<M: Machine>(
+    m: &M,
+    property: &Property<M>,
+    cx: &Counterexample<M>,
+) -> Result<(), String> {
     match cx {
         Counterexample::Path { steps, .. } => {
             check_prefix(m, steps)?;
@@ -59,7 +63,11 @@ fn check_prefix<M: Machine>(m: &M, steps: &[Step<M>]) -> Result<(), String> {
     if first.action.is_some() {
         return Err("the first step must have no action".into());
     }
-    if !m.init_states().into_iter().any(|s| m.representative(s) == first.state) {
+    if !m
+        .init_states()
+        .into_iter()
+        .any(|s| m.representative(s) == first.state)
+    {
         return Err("the first state is not an initial state".into());
     }
     for (i, w) in steps.windows(2).enumerate() {
@@ -68,7 +76,12 @@ fn check_prefix<M: Machine>(m: &M, steps: &[Step<M>]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_step<M: Machine>(m: &M, from: &M::State, step: &Step<M>, stutter_ok: bool) -> Result<(), String> {
+fn check_step<M: Machine>(
+    m: &M,
+    from: &M::State,
+    step: &Step<M>,
+    stutter_ok: bool,
+) -> Result<(), String> {
     match &step.action {
         None => {
             if !stutter_ok {
@@ -85,7 +98,9 @@ fn check_step<M: Machine>(m: &M, from: &M::State, step: &Step<M>, stutter_ok: bo
             if !acts.contains(a) {
                 return Err(format!("action {a:?} is not offered"));
             }
-            let n = m.next_state(from, a).ok_or_else(|| format!("action {a:?} is not enabled"))?;
+            let n = m
+                .next_state(from, a)
+                .ok_or_else(|| format!("action {a:?} is not enabled"))?;
             if m.representative(n) != step.state {
                 return Err(format!("action {a:?} leads to a different state"));
             }
@@ -130,10 +145,14 @@ fn check_fairness<M: Machine>(m: &M, cycle: &[Step<M>]) -> Result<(), String> {
         }
         match f {
             Fairness::Weak(_) if en.iter().all(|e| e.contains(&f)) => {
-                return Err(format!("cycle is unfair: {f:?} is enabled in every cycle state and never taken"));
+                return Err(format!(
+                    "cycle is unfair: {f:?} is enabled in every cycle state and never taken"
+                ));
             }
             Fairness::Strong(_) => {
-                return Err(format!("cycle is unfair: {f:?} is enabled in some cycle state and never taken"));
+                return Err(format!(
+                    "cycle is unfair: {f:?} is enabled in some cycle state and never taken"
+                ));
             }
             _ => {}
         }
@@ -141,11 +160,17 @@ fn check_fairness<M: Machine>(m: &M, cycle: &[Step<M>]) -> Result<(), String> {
     Ok(())
 }
 
-fn check_violation<M: Machine>(property: &Property<M>, prefix: &[Step<M>], cycle: &[Step<M>]) -> Result<(), String> {
+fn check_violation<M: Machine>(
+    property: &Property<M>,
+    prefix: &[Step<M>],
+    cycle: &[Step<M>],
+) -> Result<(), String> {
     let pre: Vec<&M::State> = prefix.iter().map(|s| &s.state).collect();
     let cyc: Vec<&M::State> = cycle.iter().map(|s| &s.state).collect();
     let ok = match &property.kind {
-        PropertyKind::Always(_) => return Err("an invariant is violated by a path, not a lasso".into()),
+        PropertyKind::Always(_) => {
+            return Err("an invariant is violated by a path, not a lasso".into());
+        }
         PropertyKind::Eventually(p) => !pre.iter().chain(&cyc).any(|s| p(s)),
         PropertyKind::AlwaysEventually(p) => !cyc.iter().any(|s| p(s)),
         PropertyKind::EventuallyAlways(p) => cyc.iter().any(|s| !p(s)),
@@ -153,14 +178,20 @@ fn check_violation<M: Machine>(property: &Property<M>, prefix: &[Step<M>], cycle
             // some position i with P /\ no Q at or after i
             let cycle_no_q = !cyc.iter().any(|s| q(s));
             let trig_in_cycle = cycle_no_q && cyc.iter().any(|s| p(s));
-            let trig_in_prefix = cycle_no_q
-                && (0..pre.len()).any(|i| p(pre[i]) && !pre[i..].iter().any(|s| q(s)));
+            let trig_in_prefix =
+                cycle_no_q && (0..pre.len()).any(|i| p(pre[i]) && !pre[i..].iter().any(|s| q(s)));
             trig_in_cycle || trig_in_prefix
         }
         PropertyKind::LeadsToAlways(p, q) => {
             pre.iter().chain(&cyc).any(|s| p(s)) && cyc.iter().any(|s| !q(s))
         }
-        PropertyKind::StableLeadsToAlways(p, q) => cyc.iter().all(|s| p(s)) && cyc.iter().any(|s| !q(s)),
+        PropertyKind::StableLeadsToAlways(p, q) => {
+            cyc.iter().all(|s| p(s)) && cyc.iter().any(|s| !q(s))
+        }
     };
-    if ok { Ok(()) } else { Err(format!("the lasso does not violate {:?}", property.name)) }
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("the lasso does not violate {:?}", property.name))
+    }
 }
