@@ -15,7 +15,7 @@ pub struct Checker<'a, M: Machine> {
     pub(crate) state_limit: Option<u64>,
     pub(crate) memory_limit: Option<u64>,
     pub(crate) threads: usize,
-    pub(crate) progress: Option<Box<dyn FnMut(&Progress) + Send + 'a>>,
+    pub(crate) progress: Option<crate::result::ProgressFn<'a>>,
     pub(crate) progress_interval: std::time::Duration,
 }
 

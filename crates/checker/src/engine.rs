@@ -152,7 +152,7 @@ pub(crate) struct Config<'a, M: Machine> {
     pub threads: usize,
     pub state_limit: Option<u64>,
     pub memory_limit: Option<u64>,
-    pub progress: Option<Box<dyn FnMut(&crate::Progress) + Send + 'a>>,
+    pub progress: Option<crate::result::ProgressFn<'a>>,
     pub progress_interval: Duration,
 }
 
@@ -178,6 +178,7 @@ struct Shared<'a, M: Machine> {
     states: AtomicU64,
     transitions: AtomicU64,
     next_chunk: AtomicUsize,
+    #[allow(clippy::type_complexity)]
     keys: Mutex<(
         HashMap<Fairness<M::FairnessKey>, u32>,
         Vec<bool>,
@@ -415,13 +416,13 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
     let mut est_peak = 0u64;
     let mut caches: Vec<HashMap<Fairness<M::FairnessKey>, u32>> =
         (0..cfg.threads).map(|_| HashMap::new()).collect();
-    let report = |progress: &mut Option<Box<dyn FnMut(&crate::Progress) + Send + '_>>,
+    let report = |progress: &mut Option<crate::result::ProgressFn<'_>>,
                   queue: u64,
                   depth: u64,
                   force: bool,
                   last: &mut Instant| {
-        if let Some(p) = progress.as_mut() {
-            if force || last.elapsed() >= interval {
+        if let Some(p) = progress.as_mut()
+            && (force || last.elapsed() >= interval) {
                 *last = Instant::now();
                 let secs = start.elapsed().as_secs_f64();
                 let states = sh.states.load(Ordering::Relaxed);
@@ -435,7 +436,6 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
                     phase: "explore",
                 });
             }
-        }
     };
     let check_memory = |graph: &Option<Graph>, frontier_len: usize| -> u64 {
         let est = sh.table.bytes()

@@ -161,11 +161,10 @@ fn find_fair_component(
         let comps = tarjan(g, &set, |w| set_mark[w as usize] == st, sc);
         sc.set_mark = set_mark;
         for comp in comps {
-            if let Some(a) = accept {
-                if !comp.iter().any(|&v| a[v as usize]) {
+            if let Some(a) = accept
+                && !comp.iter().any(|&v| a[v as usize]) {
                     continue;
                 }
-            }
             sc.stamp += 1;
             let cs = sc.stamp;
             for &v in &comp {

@@ -106,6 +106,10 @@ pub trait Machine: Sync {
     ///    is a successor `t'` of `t` with `s' ~ t'`, by an action with the
     ///    *same fairness class and key* (so keys must be stable under the
     ///    renaming: derive them from content, or from renamed ids consistently);
+    ///    For example, with symmetry over resource managers a key
+    ///    `Prepare(rm_index)` is *not* stable (index 0 of one canonical state
+    ///    may be index 2 of the next); use a key that does not name the
+    ///    renamed value, or derive it from content that the renaming keeps.
     /// 3. predicates: every property predicate gives the same answer on
     ///    equivalent states;
     /// 4. the model only *compares* the abstracted values (e.g.

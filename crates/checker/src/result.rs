@@ -271,3 +271,6 @@ pub struct Progress {
     /// Current phase: "explore" or "liveness".
     pub phase: &'static str,
 }
+
+/// A progress callback (see [`crate::Checker::progress`]).
+pub type ProgressFn<'a> = Box<dyn FnMut(&Progress) + Send + 'a>;
