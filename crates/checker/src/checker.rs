@@ -111,7 +111,7 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         "at most 64 liveness predicates per run"
     );
     let liveness = shapes.iter().any(|s| s.is_some());
-    let ex = engine::explore(Config {
+    let mut ex = engine::explore(Config {
         machine: m,
         invariants,
         live_preds,
@@ -148,6 +148,18 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
             match shapes[i] {
                 None => statuses[i] = PropertyStatus::Holds,
                 Some(shape) => {
+                    if let Some(cb) = ex.progress.as_mut() {
+                        let secs = start.elapsed().as_secs_f64();
+                        cb(&Progress {
+                            states: ex.states,
+                            transitions: ex.transitions,
+                            queue: 0,
+                            depth: ex.max_depth,
+                            states_per_second: ex.states as f64 / secs.max(1e-9),
+                            seconds: secs,
+                            phase: "liveness",
+                        });
+                    }
                     let g = ex.graph.as_ref().unwrap();
                     match liveness::check(g, shape) {
                         None => statuses[i] = PropertyStatus::Holds,
@@ -198,7 +210,7 @@ fn canonical_inits<M: Machine>(m: &M) -> Vec<M::State> {
 }
 
 /// Rebuild the shortest path to the state with fingerprint `fp`.
-fn safety_path<M: Machine>(m: &M, ex: &Explored, fp: u64) -> Vec<Step<M>> {
+fn safety_path<M: Machine>(m: &M, ex: &Explored<'_>, fp: u64) -> Vec<Step<M>> {
     if let Some(g) = &ex.graph {
         // liveness mode: table values are ids
         let id = ex.table.get(fp).unwrap() as u32;
@@ -259,7 +271,7 @@ fn safety_path<M: Machine>(m: &M, ex: &Explored, fp: u64) -> Vec<Step<M>> {
 /// Re-derive concrete states for a path of node ids starting at a root.
 fn replay<M: Machine>(
     m: &M,
-    ex: &Explored,
+    ex: &Explored<'_>,
     _g: &Graph,
     ids: &[(u32, Option<u32>)],
 ) -> Vec<Step<M>> {
@@ -278,7 +290,7 @@ fn replay<M: Machine>(
 
 fn replay_from<M: Machine>(
     m: &M,
-    ex: &Explored,
+    ex: &Explored<'_>,
     mut cur: M::State,
     ids: &[(u32, Option<u32>)],
 ) -> Vec<Step<M>> {

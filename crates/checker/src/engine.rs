@@ -156,7 +156,9 @@ pub(crate) struct Config<'a, M: Machine> {
     pub progress_interval: Duration,
 }
 
-pub(crate) struct Explored {
+pub(crate) struct Explored<'a> {
+    /// The progress callback, handed back for the liveness phase.
+    pub progress: Option<crate::result::ProgressFn<'a>>,
     pub table: Table,
     pub graph: Option<Graph>,
     pub states: u64,
@@ -363,7 +365,7 @@ pub(crate) fn peak_rss() -> Option<u64> {
     Some(kb * 1024)
 }
 
-pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
+pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
     let start = Instant::now();
     let mut progress = cfg.progress.take();
     let interval = cfg.progress_interval;
@@ -545,6 +547,7 @@ pub(crate) fn explore<M: Machine>(mut cfg: Config<'_, M>) -> Explored {
     let states = sh.states.load(Ordering::SeqCst);
     let transitions = sh.transitions.load(Ordering::SeqCst);
     Explored {
+        progress,
         table: sh.table,
         graph,
         states,

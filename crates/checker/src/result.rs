@@ -268,7 +268,8 @@ pub struct Progress {
     pub states_per_second: f64,
     /// Seconds since the start.
     pub seconds: f64,
-    /// Current phase: "explore" or "liveness".
+    /// Current phase: "explore" (BFS), or "liveness" (called once before
+    /// each liveness property is checked on the finished graph).
     pub phase: &'static str,
 }
 

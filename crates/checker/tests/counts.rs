@@ -99,3 +99,15 @@ fn thread_counts_agree() {
         assert!(c.holds());
     }
 }
+
+#[test]
+fn progress_reports_liveness_phase() {
+    let m = TwoPhaseCommit::new(3);
+    let mut phases = Vec::new();
+    let r = Checker::new(&m)
+        .property(TwoPhaseCommit::eventually_all_decided())
+        .progress(|p| phases.push(p.phase))
+        .run();
+    assert!(r.holds());
+    assert_eq!(phases.last(), Some(&"liveness"));
+}
