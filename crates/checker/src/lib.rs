@@ -14,6 +14,15 @@
 //!   counterexamples are shortest paths, liveness counterexamples are fair
 //!   lassos.
 //!
+//! Memory: a safety-only run stores one 64-bit fingerprint and its parent's
+//! fingerprint per state (a sharded hash table, ~17 bytes per slot) plus the
+//! current and next BFS frontier as full states. A run with a liveness
+//! property additionally keeps the reachable graph: per state a parent id
+//! (4 bytes), an edge offset (8), predicate bits (8), and 12 bytes per
+//! distinct non-stuttering successor edge; states themselves are re-derived
+//! by replay when a counterexample is built. [`validate`] replays any
+//! counterexample independently.
+//!
 //! ```
 //! use anvil_checker::{Checker, Property, models::TwoPhaseCommit};
 //! let m = TwoPhaseCommit::new(3);
