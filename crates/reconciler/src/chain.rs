@@ -33,7 +33,7 @@
 //!     kind: || Kind::of::<ConfigMap>(),
 //!     name: |cr| format!("{}-text", cr.metadata.name.as_deref().unwrap_or_default()),
 //!     desired: config_map,
-//!     merge: chain::replace_body,
+//!     merge: chain::merge_desired,
 //!     record: chain::record_nothing,
 //!     adopt: chain::Adopt::Never,
 //! })];
@@ -201,6 +201,77 @@ pub fn replace_body<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject)
             }
         }
     })
+}
+
+/// The recommended merge: the existing object with the desired object laid over it. Labels
+/// and annotations are added, owner references are set when there are none, and every
+/// top-level body field but `status` is overlaid by [`overlay_json`], so fields the API server
+/// defaulted (and the desired object does not mention) are kept, and an up-to-date object
+/// merges to itself (no write).
+pub fn merge_desired<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject) -> DynamicObject {
+    existing.modify(|p| {
+        let want = desired.metadata();
+        if let Some(labels) = &want.labels {
+            let l = p.metadata.labels.get_or_insert_with(Default::default);
+            l.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if let Some(annotations) = &want.annotations {
+            let a = p.metadata.annotations.get_or_insert_with(Default::default);
+            a.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        if p.metadata
+            .owner_references
+            .as_deref()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            p.metadata.owner_references = want.owner_references.clone();
+        }
+        for (k, v) in desired.body() {
+            if k == "status" {
+                continue;
+            }
+            match p.body.get_mut(k) {
+                Some(existing) => overlay_json(existing, v),
+                None => {
+                    p.body.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    })
+}
+
+/// Lays `desired` over `target`: objects are merged key by key (keys only in `target` stay),
+/// lists of named objects (containers, ports, volumes...) with the same names in the same
+/// order are merged element by element, and everything else is replaced.
+pub fn overlay_json(target: &mut Value, desired: &Value) {
+    match (target, desired) {
+        (Value::Object(t), Value::Object(d)) => {
+            for (k, v) in d {
+                match t.get_mut(k) {
+                    Some(existing) => overlay_json(existing, v),
+                    None => {
+                        t.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(d)) if same_names(t, d) => {
+            for (existing, v) in t.iter_mut().zip(d) {
+                overlay_json(existing, v);
+            }
+        }
+        (t, d) => *t = d.clone(),
+    }
+}
+
+fn same_names(a: &[Value], b: &[Value]) -> bool {
+    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
+    a.len() == b.len()
+        && !a.is_empty()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| name(x).is_some() && name(x) == name(y))
 }
 
 /// A `record` that records nothing.
