@@ -1,1 +1,94 @@
-//! Anvil for Rust: shim (work in progress).
+//! Anvil for Rust: the shim layer. It runs a [`Reconciler`](anvil_reconciler::Reconciler) on a
+//! real cluster through kube-rs; it is the only async part of Anvil.
+//!
+//! # Entry points
+//!
+//! * [`run`]: a kube-rs [`Controller`](kube::runtime::Controller) on the custom resource type,
+//!   watching the owned kinds of [`ShimConfig`], until graceful shutdown or an injected crash.
+//! * [`reconcile_once`]: one complete reconcile of one object (useful in tests).
+//! * [`execute`]: one [`KubeRequest`](anvil_reconciler::KubeRequest) against the API server
+//!   (the model-fidelity tests compare it with the cluster model).
+//! * [`ExternalShim`]: how external requests (e.g. ZooKeeper's API) are executed;
+//!   [`NoExternalShim`] for controllers without an external system.
+//! * [`crd_yaml`], [`connect`], [`check_cluster`]: helpers for the `anvil` command.
+//!
+//! # One reconcile
+//!
+//! 1. A quorum GET of the custom resource (a GET without resourceVersion is served from etcd,
+//!    never from the watch cache). NotFound: stop, no requeue.
+//! 2. Decode it as `R::R` and call [`Reconciler::validate`](anvil_reconciler::Reconciler::validate).
+//!    Invalid: a Warning Event (reason `InvalidSpec`) on the object and a `tracing` warning;
+//!    `reconcile_core` is not called, and the object is not requeued until it changes (no busy
+//!    loop).
+//! 3. From `reconcile_init_state`, call `reconcile_core` with the previous response; execute
+//!    the request it returns (Kubernetes requests through [`execute`], external ones through
+//!    the [`ExternalShim`]) and feed the response back. A step with no request gets `None` next
+//!    time.
+//! 4. `reconcile_done`: requeue after [`ShimConfig::requeue_after`] (60 s by default).
+//!    `reconcile_error`, a failed quorum read, or more than [`ShimConfig::max_steps`] steps
+//!    (1000 by default; [`ShimError::TooManySteps`]): requeue with exponential backoff
+//!    ([`ShimConfig::backoff_base`] doubled per consecutive failure of that object, at most
+//!    [`ShimConfig::backoff_max`]).
+//!
+//! kube's controller guarantees **at most one reconcile per object at a time**: triggers that
+//! arrive while an object is being reconciled are merged and run once that reconcile ends.
+//! Every reconcile runs in a `reconcile` `tracing` span (field `object`), every request in a
+//! `request` span (`verb`, `key`).
+//!
+//! # Requests
+//!
+//! Each request is executed with a `kube::Api<kube::api::DynamicObject>` built from
+//! `ApiResource::from_gvk` (plural guessed by kube, or registered with [`register_plural`];
+//! [`run`] registers the custom resource and [`ShimConfig::owns`] kinds), namespaced when the
+//! key has a namespace and cluster scoped otherwise. Every failure, including transport
+//! failures and undecodable answers, is an `Err(ApiError)` (via `ApiError::from(&kube::Error)`),
+//! never success. `managedFields` are dropped from returned objects.
+//!
+//! | request | kube call(s) | notes |
+//! |---|---|---|
+//! | `Get(key)` | `api.get(name)` | quorum read |
+//! | `List { kind, namespace, label_selector }` | `api.list(labels=k1=v1,k2=v2)` | all namespaces when `namespace` is empty; sorted by (namespace, name); items get apiVersion/kind |
+//! | `Create(obj)` | `api.create(obj)` | `metadata.generateName` works when `name` is empty |
+//! | `Delete { key, preconditions }` | `api.delete(name, DeleteParams { preconditions: uid/resourceVersion })` | 200 (object, maybe only marked for deletion) and 202 are both `Ok(())`; failed precondition: `Conflict` |
+//! | `Update(obj)` | `api.replace(name, obj)` | `obj`'s resourceVersion is the precondition (`Conflict` when stale) |
+//! | `UpdateStatus(obj)` | `api.replace_status(name, obj)` | the status subresource: only `status` changes |
+//! | `GetThenUpdate { obj, owner }` | `api.get(name)`; if its controller owner reference is `owner`: `api.replace(name, obj with the current resourceVersion)`, else `TransactionAbort` | on `Conflict`, re-read and retry, at most [`GET_THEN_ATTEMPTS`] (5) attempts, then the last `Conflict` |
+//! | `GetThenUpdateStatus { obj, owner }` | as above with `api.replace_status` | as above |
+//! | `GetThenDelete { key, owner }` | `api.get(name)`; if controlled by `owner`: `api.delete(name, preconditions = the uid and resourceVersion just read)`, else `TransactionAbort` | as above |
+//!
+//! `GetThen*` retries are logged (`tracing` info; warn when giving up) and counted in
+//! [`metrics`] (`get_then_conflict_retries`, `get_then_exhausted`, `get_then_aborts`).
+//!
+//! # Crash injection
+//!
+//! With [`ShimConfig::crash_after_writes`] = `Some(n)`, a reconcile that has completed its
+//! `n`-th **mutating Kubernetes request** (Create, Delete, Update, UpdateStatus, GetThen*;
+//! whatever its outcome; external requests are not counted) stops right there: its response
+//! is never fed to `reconcile_core`. The count is **per reconcile** (it restarts at 0 with every
+//! reconcile), so `n = 1, 2, ...` sweeps every write point of a reconcile. In-process, [`run`]
+//! then returns `Err(ShimError::Crashed)` at once, aborting every running reconcile (local
+//! state is lost, as in a real crash); start a fresh controller to recover. The `anvil run`
+//! binary should exit with [`CRASH_EXIT_CODE`] (see [`ShimError::exit_code`]).
+//!
+//! # Shutdown
+//!
+//! SIGINT/SIGTERM (when [`ShimConfig::handle_signals`]; a second signal forces it) or the
+//! [`CancellationToken`] in [`ShimConfig::shutdown`] stop the watches; running reconciles
+//! finish, then [`run`] returns `Ok(())`.
+
+mod cli;
+mod config;
+mod error;
+mod execute;
+mod external;
+mod runtime;
+
+pub use cli::{Cluster, check_cluster, connect, crd_yaml};
+pub use config::{CancellationToken, ShimConfig};
+pub use error::{CRASH_EXIT_CODE, ShimError};
+pub use execute::{
+    GET_THEN_ATTEMPTS, Metrics, api_resource, dynamic_api, execute, metrics, register_plural,
+    register_resource,
+};
+pub use external::{BoxFuture, ExternalShim, FnShim, NoExternalShim};
+pub use runtime::{Outcome, reconcile_once, run};

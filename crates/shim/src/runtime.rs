@@ -1,0 +1,385 @@
+//! The reconcile loop and the controller.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use anvil_objects::{DynamicObject, Kind, ObjectRef};
+use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse, Reconciler, Request, Response};
+use futures::StreamExt;
+use kube::Client;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::config::ShimConfig;
+use crate::error::ShimError;
+use crate::execute::{api_resource, execute, register_resource};
+use crate::external::ExternalShim;
+
+/// How one reconcile ended (see [`reconcile_once`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// The quorum read found no custom resource: nothing to do, no requeue.
+    NotFound,
+    /// The custom resource failed [`Reconciler::validate`] (or did not decode as the
+    /// reconciler's type); `reconcile_core` was not called. A Warning Event was recorded.
+    Invalid(String),
+    /// `reconcile_done` holds.
+    Done {
+        /// `reconcile_core` calls.
+        steps: usize,
+        /// Mutating Kubernetes requests issued.
+        writes: usize,
+    },
+    /// `reconcile_error` holds.
+    Error {
+        /// `reconcile_core` calls.
+        steps: usize,
+        /// Mutating Kubernetes requests issued.
+        writes: usize,
+        /// The final local state (`Debug`), for logs.
+        state: String,
+    },
+    /// Crash injection fired after this many mutating requests; the reconcile stopped there.
+    Crashed {
+        /// `reconcile_core` calls.
+        steps: usize,
+        /// Mutating Kubernetes requests issued.
+        writes: usize,
+    },
+}
+
+fn recorder(client: &Client, config: &ShimConfig) -> Recorder {
+    Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: config.controller_name.clone(),
+            instance: None,
+        },
+    )
+}
+
+/// Runs one complete reconcile of the custom resource `namespace`/`name` (empty namespace for
+/// a cluster-scoped resource): quorum read, validation, then `reconcile_core` steps until done
+/// or error, executing each request with [`execute`] (external ones with `external`). Honors
+/// `config.max_steps` and `config.crash_after_writes` (a crash is reported as
+/// [`Outcome::Crashed`]); ignores the watch, requeue and shutdown settings.
+pub async fn reconcile_once<Rc: Reconciler>(
+    client: &Client,
+    config: &ShimConfig,
+    external: &dyn ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse>,
+    namespace: &str,
+    name: &str,
+) -> Result<Outcome, ShimError> {
+    register_resource::<Rc::R>();
+    let key = ObjectRef::new(Kind::of::<Rc::R>(), namespace, name);
+    let rec = recorder(client, config);
+    reconcile_traced::<Rc>(client, config, external, &rec, &key).await
+}
+
+async fn reconcile_traced<Rc: Reconciler>(
+    client: &Client,
+    config: &ShimConfig,
+    external: &dyn ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse>,
+    recorder: &Recorder,
+    key: &ObjectRef,
+) -> Result<Outcome, ShimError> {
+    let span = tracing::info_span!("reconcile", object = %key);
+    reconcile_inner::<Rc>(client, config, external, recorder, key)
+        .instrument(span)
+        .await
+}
+
+async fn reconcile_inner<Rc: Reconciler>(
+    client: &Client,
+    config: &ShimConfig,
+    external: &dyn ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse>,
+    recorder: &Recorder,
+    key: &ObjectRef,
+) -> Result<Outcome, ShimError> {
+    // Quorum read: a GET without resourceVersion is served from etcd, not from a cache.
+    let stored: DynamicObject = match execute(client, &KubeRequest::Get(key.clone())).await {
+        KubeResponse::Get(Ok(o)) => o,
+        KubeResponse::Get(Err(e)) if e.reason == ErrorReason::NotFound => {
+            tracing::debug!("custom resource not found; nothing to do");
+            return Ok(Outcome::NotFound);
+        }
+        KubeResponse::Get(Err(error)) => {
+            return Err(ShimError::Api {
+                context: format!("quorum read of {key}"),
+                error,
+            });
+        }
+        other => unreachable!("a Get is answered by a Get response, got {other:?}"),
+    };
+    let cr: Rc::R = match stored.to_typed() {
+        Ok(cr) => cr,
+        Err(e) => {
+            let msg = format!("cannot decode {key}: {e}");
+            invalid(recorder, &stored, &msg).await;
+            return Ok(Outcome::Invalid(msg));
+        }
+    };
+    if let Err(msg) = Rc::validate(&cr) {
+        invalid(recorder, &stored, &msg).await;
+        return Ok(Outcome::Invalid(msg));
+    }
+
+    let mut state = Rc::reconcile_init_state();
+    let mut resp: Option<Response<Rc::ExternalResponse>> = None;
+    let mut steps = 0usize;
+    let mut writes = 0usize;
+    loop {
+        if Rc::reconcile_done(&state) {
+            tracing::info!(steps, writes, "reconcile done");
+            return Ok(Outcome::Done { steps, writes });
+        }
+        if Rc::reconcile_error(&state) {
+            let state = format!("{state:?}");
+            tracing::warn!(steps, writes, %state, "reconcile ended in an error state");
+            return Ok(Outcome::Error {
+                steps,
+                writes,
+                state,
+            });
+        }
+        if steps >= config.max_steps {
+            tracing::error!(steps, "step bound reached: runaway reconciler?");
+            return Err(ShimError::TooManySteps {
+                object: key.clone(),
+                steps,
+            });
+        }
+        steps += 1;
+        let (next, req) = Rc::reconcile_core(&cr, resp.take(), state);
+        state = next;
+        match req {
+            None => tracing::trace!(step = steps, "step without request"),
+            Some(Request::Kube(req)) => {
+                tracing::debug!(step = steps, verb = req.verb(), "request");
+                let r = execute(client, &req).await;
+                if req.is_mutating() {
+                    writes += 1;
+                    if config.crash_after_writes == Some(writes) {
+                        tracing::warn!(
+                            steps,
+                            writes,
+                            verb = req.verb(),
+                            "crash injection: stopping the controller"
+                        );
+                        return Ok(Outcome::Crashed { steps, writes });
+                    }
+                }
+                resp = Some(Response::Kube(r));
+            }
+            Some(Request::External(q)) => {
+                tracing::debug!(step = steps, request = ?q, "external request");
+                let p = external
+                    .call(q)
+                    .instrument(tracing::debug_span!("external"))
+                    .await;
+                resp = Some(Response::External(p));
+            }
+        }
+    }
+}
+
+/// Records an invalid custom resource: a Warning Event on it and a tracing warning.
+async fn invalid(recorder: &Recorder, stored: &DynamicObject, msg: &str) {
+    tracing::warn!(message = %msg, "custom resource is invalid; not reconciling it until it changes");
+    let reference = k8s_openapi::api::core::v1::ObjectReference {
+        api_version: Some(stored.kind().api_version().to_string()),
+        kind: Some(stored.kind().kind().to_string()),
+        name: Some(stored.name().to_string()),
+        namespace: (!stored.namespace().is_empty()).then(|| stored.namespace().to_string()),
+        uid: stored.uid().map(str::to_string),
+        resource_version: stored.resource_version().map(str::to_string),
+        field_path: None,
+    };
+    let mut note = msg.to_string();
+    if note.len() > 1000 {
+        let mut cut = 1000;
+        while !note.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        note.truncate(cut);
+    }
+    let event = Event {
+        type_: EventType::Warning,
+        reason: "InvalidSpec".into(),
+        note: Some(note),
+        action: "Validate".into(),
+        secondary: None,
+    };
+    if let Err(e) = recorder.publish(&event, &reference).await {
+        tracing::warn!(error = %e, "cannot record the InvalidSpec event");
+    }
+}
+
+struct Context<Rc: Reconciler> {
+    client: Client,
+    config: ShimConfig,
+    external: Box<dyn ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse>>,
+    recorder: Recorder,
+    failures: Mutex<HashMap<ObjectRef, u32>>,
+    crash: CancellationToken,
+    crashed: Mutex<Option<ShimError>>,
+}
+
+impl<Rc: Reconciler> Context<Rc> {
+    fn succeeded(&self, key: &ObjectRef) {
+        self.failures
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn failed(&self, key: &ObjectRef) -> Action {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let n = failures.entry(key.clone()).or_default();
+        *n = n.saturating_add(1);
+        let delay = self.config.backoff(*n);
+        tracing::info!(object = %key, failures = *n, ?delay, "requeue with backoff");
+        Action::requeue(delay)
+    }
+}
+
+async fn reconcile_for_controller<Rc: Reconciler>(
+    cr: Arc<Rc::R>,
+    ctx: Arc<Context<Rc>>,
+) -> Result<Action, ShimError> {
+    let meta = kube::Resource::meta(cr.as_ref());
+    let key = ObjectRef::new(
+        Kind::of::<Rc::R>(),
+        meta.namespace.clone().unwrap_or_default(),
+        meta.name.clone().unwrap_or_default(),
+    );
+    let outcome = reconcile_traced::<Rc>(
+        &ctx.client,
+        &ctx.config,
+        ctx.external.as_ref(),
+        &ctx.recorder,
+        &key,
+    )
+    .await;
+    match outcome {
+        Ok(Outcome::NotFound) | Ok(Outcome::Invalid(_)) => {
+            ctx.succeeded(&key);
+            Ok(Action::await_change())
+        }
+        Ok(Outcome::Done { .. }) => {
+            ctx.succeeded(&key);
+            Ok(Action::requeue(ctx.config.requeue_after))
+        }
+        Ok(Outcome::Error { .. }) => Ok(ctx.failed(&key)),
+        Ok(Outcome::Crashed { writes, .. }) => {
+            let err = ShimError::Crashed {
+                object: key.clone(),
+                writes,
+            };
+            *ctx.crashed.lock().unwrap_or_else(|e| e.into_inner()) = Some(ShimError::Crashed {
+                object: key,
+                writes,
+            });
+            ctx.crash.cancel();
+            Err(err)
+        }
+        Err(e) => {
+            tracing::warn!(object = %key, error = %e, "reconcile failed");
+            Ok(ctx.failed(&key))
+        }
+    }
+}
+
+/// Runs the reconciler `Rc` as a kube-rs [`Controller`] until shutdown (or an injected crash).
+///
+/// The controller watches the custom resource type `Rc::R` (in `config.namespace`, or in all
+/// namespaces) and the kinds in `config.owned` (changes of objects whose controller owner
+/// reference points at a custom resource trigger its reconcile). kube's controller runs at most
+/// one reconcile per object at a time: triggers arriving during a reconcile are merged and
+/// run once it finishes.
+///
+/// Returns `Ok(())` after a graceful shutdown (SIGINT/SIGTERM when `config.handle_signals`,
+/// or `config.shutdown` cancelled: running reconciles finish first),
+/// `Err(ShimError::Crashed)` when crash injection fired (all running reconciles are aborted at
+/// once; start a fresh controller to recover), or another error if the controller cannot
+/// start.
+pub async fn run<Rc: Reconciler>(
+    client: Client,
+    config: ShimConfig,
+    external: impl ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse> + 'static,
+) -> Result<(), ShimError> {
+    register_resource::<Rc::R>();
+    let cr_config = match &config.namespace {
+        Some(ns) => watcher::Config::default().fields(&format!("metadata.namespace={ns}")),
+        None => watcher::Config::default(),
+    };
+    let mut controller = Controller::new(Api::<Rc::R>::all(client.clone()), cr_config)
+        .with_config(kube::runtime::Config::default().concurrency(config.concurrency));
+    for kind in &config.owned {
+        let ar = api_resource(kind);
+        let api = match &config.namespace {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &ar),
+            None => Api::all_with(client.clone(), &ar),
+        };
+        controller =
+            controller.owns_with::<kube::api::DynamicObject>(api, ar, watcher::Config::default());
+    }
+    if config.handle_signals {
+        controller = controller.shutdown_on_signal();
+    }
+    if let Some(token) = &config.shutdown {
+        controller = controller.graceful_shutdown_on(token.clone().cancelled_owned());
+    }
+    let crash = CancellationToken::new();
+    let ctx = Arc::new(Context::<Rc> {
+        recorder: recorder(&client, &config),
+        client,
+        config,
+        external: Box::new(external),
+        failures: Mutex::new(HashMap::new()),
+        crash: crash.clone(),
+        crashed: Mutex::new(None),
+    });
+    let span = tracing::info_span!("controller", name = %ctx.config.controller_name);
+    let _enter = span.enter();
+    tracing::info!(
+        kind = ?Kind::of::<Rc::R>(),
+        namespace = ?ctx.config.namespace,
+        owned = ?ctx.config.owned,
+        crash_after_writes = ?ctx.config.crash_after_writes,
+        "controller starting"
+    );
+    drop(_enter);
+    let stream = controller.run(
+        reconcile_for_controller::<Rc>,
+        |_cr, _err, _ctx| Action::await_change(),
+        ctx.clone(),
+    );
+    let drive = stream.for_each(|item| {
+        match item {
+            Ok((obj, action)) => tracing::debug!(object = %obj, ?action, "reconciled"),
+            Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
+                tracing::debug!(object = %obj, error = %e, "reconcile stopped")
+            }
+            Err(e) => tracing::warn!(error = %e, "controller"),
+        }
+        futures::future::ready(())
+    });
+    let result = tokio::select! {
+        biased;
+        _ = crash.cancelled() => {
+            let err = ctx.crashed.lock().unwrap_or_else(|e| e.into_inner()).take();
+            Err(err.unwrap_or_else(|| ShimError::Controller("crashed".into())))
+        }
+        _ = drive.instrument(span.clone()) => Ok(()),
+    };
+    match &result {
+        Ok(()) => tracing::info!(parent: &span, "controller stopped"),
+        Err(e) => tracing::warn!(parent: &span, error = %e, "controller stopped abruptly"),
+    }
+    result
+}
