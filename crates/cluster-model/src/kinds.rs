@@ -1,0 +1,221 @@
+//! Per-kind API server behaviour: scope, status subresource, generation, validation.
+
+use anvil_objects::{DynamicObject, Kind};
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Validation of one object (the kind's own rules, or a CRD's rules written in Rust).
+pub type ValidateFn = fn(&DynamicObject) -> Result<(), String>;
+/// Transition validation `(old, new)` (immutable fields, CEL `oldSelf` rules).
+pub type TransitionFn = fn(&DynamicObject, &DynamicObject) -> Result<(), String>;
+
+/// How the API server treats one kind.
+#[derive(Clone)]
+pub struct KindInfo {
+    /// The kind.
+    pub kind: Kind,
+    /// Namespaced (true) or cluster-scoped.
+    pub namespaced: bool,
+    /// Has a `status` subresource: Update ignores `status`, UpdateStatus only writes it,
+    /// creation sets it to [`KindInfo::default_status`].
+    pub status_subresource: bool,
+    /// Status set on creation when the kind has a status subresource (`None`: no status).
+    pub default_status: Option<Value>,
+    /// Whether an Update without `metadata.resourceVersion` is accepted (built-in kinds: yes;
+    /// custom resources: no, the API server answers `Invalid`).
+    pub unconditional_update: bool,
+    /// Whether `metadata.generation` is maintained (set to 1, bumped on spec changes).
+    pub tracks_generation: bool,
+    /// True for custom resources.
+    pub custom: bool,
+    /// Validation rules.
+    pub validate: Option<ValidateFn>,
+    /// Transition rules.
+    pub validate_transition: Option<TransitionFn>,
+}
+
+impl std::fmt::Debug for KindInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "KindInfo({:?})", self.kind)
+    }
+}
+
+impl KindInfo {
+    /// A permissive built-in kind: namespaced, no status subresource, unconditional updates.
+    pub fn builtin(kind: Kind) -> Self {
+        KindInfo {
+            kind,
+            namespaced: true,
+            status_subresource: false,
+            default_status: None,
+            unconditional_update: true,
+            tracks_generation: false,
+            custom: false,
+            validate: None,
+            validate_transition: None,
+        }
+    }
+
+    /// A namespaced custom resource kind with a status subresource (default status `{}`),
+    /// generation tracking, and no unconditional updates.
+    pub fn custom_resource(kind: Kind) -> Self {
+        KindInfo {
+            kind,
+            namespaced: true,
+            status_subresource: true,
+            default_status: Some(json!({})),
+            unconditional_update: false,
+            tracks_generation: true,
+            custom: true,
+            validate: None,
+            validate_transition: None,
+        }
+    }
+
+    /// With validation rules.
+    pub fn with_validation(mut self, f: ValidateFn) -> Self {
+        self.validate = Some(f);
+        self
+    }
+
+    /// With transition rules.
+    pub fn with_transition_validation(mut self, f: TransitionFn) -> Self {
+        self.validate_transition = Some(f);
+        self
+    }
+
+    /// With this default status.
+    pub fn with_default_status(mut self, status: Option<Value>) -> Self {
+        self.default_status = status;
+        self
+    }
+}
+
+/// The kinds the API server knows. Unknown kinds get [`KindInfo::builtin`] behaviour.
+#[derive(Clone, Debug)]
+pub struct KindRegistry {
+    kinds: Arc<BTreeMap<Kind, KindInfo>>,
+    fallback: KindInfo,
+}
+
+impl Default for KindRegistry {
+    fn default() -> Self {
+        Self::builtin()
+    }
+}
+
+fn spec_field<'a>(o: &'a DynamicObject, f: &str) -> Option<&'a Value> {
+    o.spec().and_then(|s| s.get(f))
+}
+
+fn sts_validate(o: &DynamicObject) -> Result<(), String> {
+    if let Some(r) = spec_field(o, "replicas").and_then(Value::as_i64)
+        && r < 0
+    {
+        return Err("spec.replicas: Invalid value: must be greater than or equal to 0".into());
+    }
+    Ok(())
+}
+
+fn sts_transition(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
+    for f in [
+        "selector",
+        "serviceName",
+        "volumeClaimTemplates",
+        "podManagementPolicy",
+    ] {
+        if spec_field(old, f) != spec_field(new, f) {
+            return Err(format!(
+                "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', \
+                 'ordinals', 'template', 'updateStrategy', 'revisionHistoryLimit', \
+                 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden ({f})"
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn selector_immutable(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
+    if spec_field(old, "selector") != spec_field(new, "selector") {
+        return Err("spec.selector: Invalid value: field is immutable".into());
+    }
+    Ok(())
+}
+
+impl KindRegistry {
+    /// The built-in kinds the examples use: ConfigMap, Secret, Service, Pod,
+    /// PersistentVolumeClaim, ServiceAccount, StatefulSet, DaemonSet, Deployment, Role,
+    /// RoleBinding, PodDisruptionBudget.
+    pub fn builtin() -> Self {
+        let mut m = BTreeMap::new();
+        for (av, k) in [
+            ("v1", "ConfigMap"),
+            ("v1", "Secret"),
+            ("v1", "ServiceAccount"),
+            ("rbac.authorization.k8s.io/v1", "Role"),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ] {
+            let kind = Kind::new(av, k);
+            m.insert(kind.clone(), KindInfo::builtin(kind));
+        }
+        for (av, k) in [
+            ("v1", "Service"),
+            ("v1", "Pod"),
+            ("v1", "PersistentVolumeClaim"),
+            ("policy/v1", "PodDisruptionBudget"),
+            ("apps/v1", "Deployment"),
+        ] {
+            let kind = Kind::new(av, k);
+            let mut i = KindInfo::builtin(kind.clone());
+            i.status_subresource = true;
+            i.default_status = Some(json!({}));
+            i.tracks_generation = true;
+            m.insert(kind, i);
+        }
+        let sts = Kind::new("apps/v1", "StatefulSet");
+        let mut i = KindInfo::builtin(sts.clone());
+        i.status_subresource = true;
+        i.default_status = Some(json!({"replicas": 0, "availableReplicas": 0}));
+        i.tracks_generation = true;
+        i.validate = Some(sts_validate);
+        i.validate_transition = Some(sts_transition);
+        m.insert(sts, i);
+        let ds = Kind::new("apps/v1", "DaemonSet");
+        let mut i = KindInfo::builtin(ds.clone());
+        i.status_subresource = true;
+        i.default_status = Some(json!({
+            "currentNumberScheduled": 0, "desiredNumberScheduled": 0,
+            "numberMisscheduled": 0, "numberReady": 0
+        }));
+        i.tracks_generation = true;
+        i.validate_transition = Some(selector_immutable);
+        m.insert(ds, i);
+        KindRegistry {
+            kinds: Arc::new(m),
+            fallback: KindInfo::builtin(Kind::new("v1", "Unknown")),
+        }
+    }
+
+    /// Adds (or replaces) a kind.
+    pub fn register(&mut self, info: KindInfo) -> &mut Self {
+        Arc::make_mut(&mut self.kinds).insert(info.kind.clone(), info);
+        self
+    }
+
+    /// With this kind registered.
+    pub fn with(mut self, info: KindInfo) -> Self {
+        self.register(info);
+        self
+    }
+
+    /// How the API server treats `kind`.
+    pub fn info(&self, kind: &Kind) -> &KindInfo {
+        self.kinds.get(kind).unwrap_or(&self.fallback)
+    }
+
+    /// All registered kinds.
+    pub fn kinds(&self) -> impl Iterator<Item = &KindInfo> {
+        self.kinds.values()
+    }
+}
