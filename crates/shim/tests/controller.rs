@@ -33,7 +33,16 @@ fn cp() -> &'static ControlPlane {
     cp
 }
 
+/// Logs of the shim when `RUST_LOG` is set (e.g. `RUST_LOG=anvil_shim=debug`).
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 async fn setup(prefix: &str) -> (kube::Client, String) {
+    init_tracing();
     let cp = cp();
     cp.apply_crd(anvil_demo::crd()).await.expect("demo CRD");
     let client = cp.client().await.expect("client");
@@ -589,4 +598,66 @@ async fn errors_are_retried_with_backoff_and_success_waits_for_the_requeue_perio
         "no reconcile after success until the requeue period"
     );
     stop(&token, running).await;
+}
+
+const SIGNAL_CHILD_KUBECONFIG: &str = "ANVIL_SHIM_SIGNAL_CHILD_KUBECONFIG";
+const SIGNAL_CHILD_NAMESPACE: &str = "ANVIL_SHIM_SIGNAL_CHILD_NAMESPACE";
+
+/// The child half of `sigterm_shuts_the_controller_down_gracefully`: a no-op unless started
+/// by that test (with the environment variables set), then a controller with signal handling.
+#[tokio::test]
+async fn signal_child() {
+    let (Ok(kubeconfig), Ok(ns)) = (
+        std::env::var(SIGNAL_CHILD_KUBECONFIG),
+        std::env::var(SIGNAL_CHILD_NAMESPACE),
+    ) else {
+        return;
+    };
+    init_tracing();
+    let cluster = anvil_shim::connect(Some(std::path::Path::new(&kubeconfig)))
+        .await
+        .unwrap();
+    let cfg = config(&ns).with_signal_handling(true);
+    let result = run::<DemoController>(cluster.client, cfg, NoExternalShim).await;
+    println!("CHILD-RESULT {result:?}");
+    assert!(result.is_ok(), "{result:?}");
+}
+
+#[tokio::test]
+async fn sigterm_shuts_the_controller_down_gracefully() {
+    let (client, ns) = setup("ctl-signal").await;
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "signal_child", "--nocapture", "--test-threads=1"])
+        .env(SIGNAL_CHILD_KUBECONFIG, cp().kubeconfig_path())
+        .env(SIGNAL_CHILD_NAMESPACE, &ns)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the child's controller has made the demo converge, it is running (and its signal
+    // handlers are installed).
+    let cr = create_app(&client, &ns, "sig", "hi").await;
+    eventually("the child controller to converge", || matches(&client, &cr)).await;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut child = child;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the child did not stop within 30 s of SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success() && stdout.contains("CHILD-RESULT Ok(())"),
+        "child exited with {:?}\nstdout:\n{stdout}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

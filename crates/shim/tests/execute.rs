@@ -15,7 +15,16 @@ fn cp() -> &'static ControlPlane {
     ControlPlane::shared().unwrap_or_else(|e| panic!("the control plane must start: {e}"))
 }
 
+/// Logs of the shim when `RUST_LOG` is set (e.g. `RUST_LOG=anvil_shim=debug`).
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
 async fn setup(prefix: &str) -> (kube::Client, String) {
+    init_tracing();
     let cp = cp();
     let client = cp.client().await.expect("client");
     let ns = cp.fresh_namespace(prefix).await.expect("namespace");
