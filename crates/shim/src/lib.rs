@@ -12,6 +12,32 @@
 //!   [`NoExternalShim`] for controllers without an external system.
 //! * [`crd_yaml`], [`connect`], [`check_cluster`]: helpers for the `anvil` command.
 //!
+//! ```no_run
+//! use anvil_reconciler::{NoExternal, Reconciler};
+//! use anvil_shim::{NoExternalShim, ShimConfig};
+//! use k8s_openapi::api::{apps::v1::StatefulSet, core::v1::ConfigMap};
+//!
+//! async fn anvil_run<Rc>(crd_name: &str) -> i32
+//! where
+//!     Rc: Reconciler<ExternalRequest = NoExternal, ExternalResponse = NoExternal>,
+//! {
+//!     let cluster = match anvil_shim::connect(None).await {
+//!         Ok(c) => c,
+//!         Err(e) => { eprintln!("{e}"); return e.exit_code(); }
+//!     };
+//!     // Clear errors first: "cannot reach the API server at ...", "CRD x is not installed; ...".
+//!     if let Err(e) = anvil_shim::check_cluster(&cluster.client, &cluster.url, crd_name).await {
+//!         eprintln!("{e}");
+//!         return e.exit_code();
+//!     }
+//!     let config = ShimConfig::new("demo").owns::<ConfigMap>().owns::<StatefulSet>();
+//!     match anvil_shim::run::<Rc>(cluster.client, config, NoExternalShim).await {
+//!         Ok(()) => 0,                               // SIGINT / SIGTERM
+//!         Err(e) => { eprintln!("{e}"); e.exit_code() } // CRASH_EXIT_CODE after an injected crash
+//!     }
+//! }
+//! ```
+//!
 //! # One reconcile
 //!
 //! 1. A quorum GET of the custom resource (a GET without resourceVersion is served from etcd,
