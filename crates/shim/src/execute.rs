@@ -242,6 +242,13 @@ async fn delete(
     key: &ObjectRef,
     preconditions: Option<Preconditions>,
 ) -> Result<(), ApiError> {
+    if key.name.is_empty() {
+        // An empty name would address the collection (a delete-collection): refuse.
+        return Err(ApiError::new(
+            ErrorReason::BadRequest,
+            format!("a Delete of a {:?} needs a name", key.kind),
+        ));
+    }
     let api = dynamic_api(client, &key.kind, &key.namespace);
     let dp = DeleteParams {
         preconditions: preconditions.map(|p| kube::api::Preconditions {

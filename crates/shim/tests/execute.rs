@@ -229,6 +229,23 @@ async fn not_found_and_already_exists() {
     .await;
     assert_eq!(reason(&upd), Some(ErrorReason::NotFound));
 
+    // An empty name never addresses the whole collection.
+    let keep = create(&client, config_map(&ns, "keep", &[])).await;
+    let nameless = execute(
+        &client,
+        &KubeRequest::Delete {
+            key: cm_key(&ns, ""),
+            preconditions: None,
+        },
+    )
+    .await;
+    assert_eq!(
+        reason(&nameless),
+        Some(ErrorReason::BadRequest),
+        "{nameless:?}"
+    );
+    assert_eq!(get(&client, &keep.object_ref()).await.unwrap(), keep);
+
     create(&client, config_map(&ns, "dup", &[])).await;
     let again = execute(&client, &KubeRequest::Create(config_map(&ns, "dup", &[]))).await;
     assert_eq!(
