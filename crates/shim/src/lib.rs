@@ -68,7 +68,9 @@
 //! [`run`] registers the custom resource and [`ShimConfig::owns`] kinds), namespaced when the
 //! key has a namespace and cluster scoped otherwise. Every failure, including transport
 //! failures and undecodable answers, is an `Err(ApiError)` (via `ApiError::from(&kube::Error)`),
-//! never success. `managedFields` are dropped from returned objects.
+//! never success. `managedFields` are dropped from returned objects. A Get, Delete or Update
+//! without a name is answered `BadRequest` without calling the server (an empty name would
+//! address the whole collection).
 //!
 //! | request | kube call(s) | notes |
 //! |---|---|---|
