@@ -6,9 +6,11 @@
 //! One folder, everything the framework needs: the CRD ([`resource`]), the reconciler
 //! ([`reconciler`]), the desired-state predicate ([`desired`]).
 
+pub mod broken;
 pub mod desired;
 pub mod reconciler;
 pub mod resource;
+pub mod verify;
 
 pub use desired::current_state_matches;
 pub use reconciler::DemoController;

@@ -57,14 +57,15 @@ impl KindInfo {
         }
     }
 
-    /// A namespaced custom resource kind with a status subresource (default status `{}`),
-    /// generation tracking, and no unconditional updates.
+    /// A namespaced custom resource kind with a status subresource (creation drops any
+    /// status, as the API server does for custom resources), generation tracking, and no
+    /// unconditional updates.
     pub fn custom_resource(kind: Kind) -> Self {
         KindInfo {
             kind,
             namespaced: true,
             status_subresource: true,
-            default_status: Some(json!({})),
+            default_status: None,
             unconditional_update: false,
             tracks_generation: true,
             custom: true,

@@ -1,0 +1,417 @@
+//! Deliberately broken variants of the demo controller, each with a bug class that the checker
+//! must catch (see `anvil verify demo-*`):
+//!
+//! * [`StaleUpdate`] (`demo-stale-update`): skips work when the CR's status says the current
+//!   generation was reconciled (an `observedGeneration` short-cut), and writes the
+//!   StatefulSet with an **unconditional** update built from its read. A request of a crashed
+//!   incarnation, built from a stale read, can then overwrite a newer StatefulSet after the
+//!   status was written, and nothing ever repairs it. With conditional updates (the demo) the
+//!   stale write fails with `Conflict`.
+//! * [`AlreadyExistsFatal`] (`demo-alreadyexists-fatal`): treats `AlreadyExists` on create
+//!   as fatal and stops for good -- but after a crash, the create of the earlier incarnation
+//!   may land between this incarnation's Get and Create.
+//! * [`AdoptOrphan`] (`demo-adopt-orphan`): updates existing objects whoever controls them,
+//!   so it adopts the objects left behind by a deleted `DemoApp` of the same name (before
+//!   the garbage collector removes them).
+//! * [`NoDoneOnFailure`] (`demo-no-done-on-failure`): when a write fails, waits forever
+//!   instead of ending the reconcile with an error (so it is never retried).
+
+use crate::reconciler::{CONFIG_MAP, STATEFUL_SET, STATUS, STEPS};
+use crate::resource::DemoApp;
+use anvil_cluster_model::Tokens;
+use anvil_cluster_model::esr::{CheckOptions, Report};
+use anvil_cluster_model::tokens::Renaming;
+use anvil_objects::{DynamicObject, Kind, ObjectRef};
+use anvil_reconciler::chain::{self, Adopt, ChainState, Facts, ManagedObject, StatusStep, Step};
+use anvil_reconciler::{
+    ErrorReason, KubeRequest, KubeResponse, NoExternal, Reconciler, Request, Response,
+};
+use serde_json::{Value, json};
+
+type Out<S> = (S, Option<Request<NoExternal>>);
+
+/// Local state of the wrappers: the chain, or a terminal marker.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Wrapped {
+    /// About to read the CR (only [`StaleUpdate`]).
+    Init,
+    /// Waiting for the CR (only [`StaleUpdate`]).
+    AwaitCr,
+    /// Running the chain.
+    Chain(ChainState),
+    /// Skipped: the status says everything is up to date.
+    Skipped,
+    /// Gave up for good: never done, never error, no more requests.
+    Stuck(String),
+}
+
+impl Tokens for Wrapped {
+    fn visit(&self, f: &mut dyn FnMut(&str)) {
+        if let Wrapped::Chain(c) = self {
+            c.visit(f)
+        }
+    }
+    fn rename(&self, r: &Renaming) -> Self {
+        match self {
+            Wrapped::Chain(c) => Wrapped::Chain(c.rename(r)),
+            other => other.clone(),
+        }
+    }
+}
+
+fn chain_step(
+    steps: &[Step<DemoApp, NoExternal, NoExternal>],
+    cr: &DemoApp,
+    resp: Option<Response<NoExternal>>,
+    c: ChainState,
+) -> Out<Wrapped> {
+    let (c, req) = chain::run_step(steps, cr, resp, c);
+    (Wrapped::Chain(c), req)
+}
+
+fn done(s: &Wrapped) -> bool {
+    matches!(s, Wrapped::Skipped) || matches!(s, Wrapped::Chain(c) if c.is_done())
+}
+
+fn error(s: &Wrapped) -> bool {
+    matches!(s, Wrapped::Chain(c) if c.is_error())
+}
+
+fn cr_key(cr: &DemoApp) -> ObjectRef {
+    ObjectRef::new(
+        Kind::of::<DemoApp>(),
+        cr.metadata.namespace.clone().unwrap_or_default(),
+        cr.metadata.name.clone().unwrap_or_default(),
+    )
+}
+
+// ---------------------------------------------------------------- (a) stale update
+
+fn unconditional_merge(
+    cr: &DemoApp,
+    existing: &DynamicObject,
+    desired: &DynamicObject,
+) -> DynamicObject {
+    let merged = chain::merge_desired(cr, existing, desired);
+    if &merged == existing {
+        merged
+    } else {
+        // BUG: the update is built from a read but does not carry its resourceVersion.
+        merged.modify(|p| p.metadata.resource_version = None)
+    }
+}
+
+fn status_with_generation(cr: &DemoApp, facts: &Facts) -> Value {
+    let ready: i64 = facts
+        .get(crate::reconciler::FACT_READY)
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0);
+    json!({"readyReplicas": ready, "observedGeneration": cr.metadata.generation.unwrap_or(0)})
+}
+
+const STALE_STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
+    Step::Object(CONFIG_MAP),
+    Step::Object(ManagedObject {
+        merge: unconditional_merge,
+        ..STATEFUL_SET
+    }),
+    Step::Status(StatusStep {
+        status: status_with_generation,
+    }),
+];
+
+/// Variant (a): an unconditional update built from a (possibly stale) read, plus an
+/// `observedGeneration` short-cut that trusts the status.
+pub struct StaleUpdate;
+
+impl Reconciler for StaleUpdate {
+    type R = DemoApp;
+    type T = Wrapped;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn reconcile_init_state() -> Wrapped {
+        Wrapped::Init
+    }
+
+    fn reconcile_core(
+        cr: &DemoApp,
+        resp: Option<Response<NoExternal>>,
+        s: Wrapped,
+    ) -> Out<Wrapped> {
+        match (s, resp) {
+            (Wrapped::Init, _) => (
+                Wrapped::AwaitCr,
+                Some(Request::Kube(KubeRequest::Get(cr_key(cr)))),
+            ),
+            (Wrapped::AwaitCr, Some(Response::Kube(KubeResponse::Get(Ok(cur))))) => {
+                let status = cur.status();
+                let observed = status
+                    .and_then(|s| s.get("observedGeneration"))
+                    .and_then(Value::as_i64);
+                let ready = status
+                    .and_then(|s| s.get("readyReplicas"))
+                    .and_then(Value::as_i64);
+                if observed.is_some()
+                    && observed == cur.metadata().generation
+                    && ready == Some(i64::from(cr.spec.replicas))
+                {
+                    (Wrapped::Skipped, None)
+                } else {
+                    chain_step(STALE_STEPS, cr, None, ChainState::default())
+                }
+            }
+            (Wrapped::AwaitCr, _) => (
+                Wrapped::Chain(ChainState {
+                    phase: chain::Phase::Error("could not read the custom resource".into()),
+                    ..Default::default()
+                }),
+                None,
+            ),
+            (Wrapped::Chain(c), resp) => chain_step(STALE_STEPS, cr, resp, c),
+            (s, _) => (s, None),
+        }
+    }
+
+    fn reconcile_done(s: &Wrapped) -> bool {
+        done(s)
+    }
+    fn reconcile_error(s: &Wrapped) -> bool {
+        error(s)
+    }
+}
+
+// ---------------------------------------------------------------- (b) AlreadyExists fatal
+
+/// Variant (b): `AlreadyExists` on create is treated as fatal, forever.
+pub struct AlreadyExistsFatal;
+
+impl Reconciler for AlreadyExistsFatal {
+    type R = DemoApp;
+    type T = Wrapped;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn reconcile_init_state() -> Wrapped {
+        Wrapped::Chain(ChainState::default())
+    }
+
+    fn reconcile_core(
+        cr: &DemoApp,
+        resp: Option<Response<NoExternal>>,
+        s: Wrapped,
+    ) -> Out<Wrapped> {
+        match s {
+            Wrapped::Chain(c) => {
+                if let Some(Response::Kube(KubeResponse::Create(Err(e)))) = &resp
+                    && e.reason == ErrorReason::AlreadyExists
+                {
+                    // BUG: "someone else created it; nothing we can do".
+                    return (Wrapped::Stuck(format!("fatal: {e}")), None);
+                }
+                chain_step(STEPS, cr, resp, c)
+            }
+            s => (s, None),
+        }
+    }
+
+    fn reconcile_done(s: &Wrapped) -> bool {
+        done(s)
+    }
+    fn reconcile_error(s: &Wrapped) -> bool {
+        error(s)
+    }
+}
+
+// ---------------------------------------------------------------- (c) adopt orphan
+
+const ADOPT_STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
+    Step::Object(ManagedObject {
+        adopt: Adopt::Always,
+        ..CONFIG_MAP
+    }),
+    Step::Object(ManagedObject {
+        adopt: Adopt::Always,
+        ..STATEFUL_SET
+    }),
+    Step::Status(STATUS),
+];
+
+/// Variant (c): updates existing objects whoever controls them.
+pub struct AdoptOrphan;
+
+impl Reconciler for AdoptOrphan {
+    type R = DemoApp;
+    type T = ChainState;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn reconcile_init_state() -> ChainState {
+        ChainState::default()
+    }
+
+    fn reconcile_core(
+        cr: &DemoApp,
+        resp: Option<Response<NoExternal>>,
+        s: ChainState,
+    ) -> Out<ChainState> {
+        chain::run_step(ADOPT_STEPS, cr, resp, s)
+    }
+
+    fn reconcile_done(s: &ChainState) -> bool {
+        s.is_done()
+    }
+    fn reconcile_error(s: &ChainState) -> bool {
+        s.is_error()
+    }
+}
+
+// ---------------------------------------------------------------- (d) no done on failure
+
+/// Variant (d): a failed write leaves the reconcile waiting forever.
+pub struct NoDoneOnFailure;
+
+impl Reconciler for NoDoneOnFailure {
+    type R = DemoApp;
+    type T = Wrapped;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn reconcile_init_state() -> Wrapped {
+        Wrapped::Chain(ChainState::default())
+    }
+
+    fn reconcile_core(
+        cr: &DemoApp,
+        resp: Option<Response<NoExternal>>,
+        s: Wrapped,
+    ) -> Out<Wrapped> {
+        match s {
+            Wrapped::Chain(c) => {
+                if let Some(Response::Kube(
+                    KubeResponse::Create(Err(e))
+                    | KubeResponse::Update(Err(e))
+                    | KubeResponse::UpdateStatus(Err(e)),
+                )) = &resp
+                {
+                    // BUG: waits for a retry that never comes.
+                    return (Wrapped::Stuck(format!("write failed: {e}")), None);
+                }
+                chain_step(STEPS, cr, resp, c)
+            }
+            s => (s, None),
+        }
+    }
+
+    fn reconcile_done(s: &Wrapped) -> bool {
+        done(s)
+    }
+    fn reconcile_error(s: &Wrapped) -> bool {
+        error(s)
+    }
+}
+
+// ---------------------------------------------------------------- scopes and entry points
+
+use crate::verify::{default_scope, verify_reconciler};
+use anvil_cluster_model::{Faults, Scope};
+
+fn no_faults(mut s: Scope) -> Scope {
+    s.faults = Faults::default();
+    s.max_edits = 0;
+    s.max_deletes = 0;
+    s
+}
+
+/// Scope of `demo-stale-update`: one edit, crashes.
+pub fn stale_update_scope() -> Scope {
+    let mut s = no_faults(default_scope());
+    s.max_edits = 1;
+    s.faults.crash = true;
+    s
+}
+
+/// Scope of `demo-alreadyexists-fatal`: crashes.
+pub fn already_exists_scope() -> Scope {
+    let mut s = no_faults(default_scope());
+    s.faults.crash = true;
+    s
+}
+
+/// Scope of `demo-adopt-orphan`: one deletion and re-creation.
+pub fn adopt_orphan_scope() -> Scope {
+    let mut s = no_faults(default_scope());
+    s.max_deletes = 1;
+    s
+}
+
+/// Scope of `demo-no-done-on-failure`: dropped requests.
+pub fn no_done_scope() -> Scope {
+    let mut s = no_faults(default_scope());
+    s.faults.drop = true;
+    s
+}
+
+/// `anvil verify demo-stale-update`.
+pub fn verify_stale_update(opts: &CheckOptions) -> Report {
+    verify_reconciler::<StaleUpdate>("demo-stale-update", stale_update_scope(), opts)
+}
+
+/// `anvil verify demo-alreadyexists-fatal`.
+pub fn verify_already_exists_fatal(opts: &CheckOptions) -> Report {
+    verify_reconciler::<AlreadyExistsFatal>(
+        "demo-alreadyexists-fatal",
+        already_exists_scope(),
+        opts,
+    )
+}
+
+/// `anvil verify demo-adopt-orphan`.
+pub fn verify_adopt_orphan(opts: &CheckOptions) -> Report {
+    verify_reconciler::<AdoptOrphan>("demo-adopt-orphan", adopt_orphan_scope(), opts)
+}
+
+/// `anvil verify demo-no-done-on-failure`.
+pub fn verify_no_done_on_failure(opts: &CheckOptions) -> Report {
+    verify_reconciler::<NoDoneOnFailure>("demo-no-done-on-failure", no_done_scope(), opts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn show(r: &Report) {
+        for p in &r.results {
+            eprintln!(
+                "{} {}: {} states={} transitions={} {:.2}s validated={:?} {:?}",
+                r.controller,
+                p.property,
+                p.verdict,
+                p.states,
+                p.transitions,
+                p.seconds,
+                p.counterexample_validated,
+                p.validation_error
+            );
+            if let Some(t) = &p.counterexample {
+                eprintln!("{}", anvil_cluster_model::render::trace_text(t));
+            }
+        }
+    }
+
+    #[test]
+    fn broken_variants_are_caught() {
+        let o = CheckOptions::default();
+        for (r, prop) in [
+            (verify_stale_update(&o), "esr"),
+            (verify_already_exists_fatal(&o), "esr"),
+            (verify_adopt_orphan(&o), "no_foreign_writes"),
+            (verify_no_done_on_failure(&o), "esr"),
+        ] {
+            show(&r);
+            let p = r.result(prop).unwrap();
+            assert_eq!(p.verdict, "violated", "{}", r.controller);
+            assert_eq!(p.counterexample_validated, Some(true), "{}", r.controller);
+        }
+    }
+}
