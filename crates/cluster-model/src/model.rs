@@ -119,8 +119,6 @@ pub struct State<T, Q, P, X> {
     pub etcd: Etcd,
     /// Requests in flight (a multiset, kept sorted).
     pub network: Vec<Msg<Q>>,
-    /// Scheduled reconciles: CR key -> snapshot of the CR.
-    pub scheduled: BTreeMap<ObjectRef, DynamicObject>,
     /// Ongoing reconciles by CR key.
     pub ongoing: BTreeMap<ObjectRef, Ongoing<T, P>>,
     /// The external system's state.
@@ -146,9 +144,10 @@ pub enum Action {
     Handle(usize),
     /// Fault: the `i`-th request is dropped; an error is returned instead.
     Drop(usize),
-    /// The controller runtime schedules a reconcile of the CR (snapshot from etcd).
-    Schedule(ObjectRef),
-    /// The controller runtime starts the scheduled reconcile (first `reconcile_core` step).
+    /// The controller runtime starts a reconcile of the CR: a quorum read of the CR (the
+    /// snapshot the reconcile works on), validation, and the first `reconcile_core` step.
+    /// Enabled whenever the CR exists and no reconcile of it is ongoing, so a reconcile that
+    /// ends (done or error) is scheduled again.
     Start(ObjectRef),
     /// One `reconcile_core` step of the ongoing reconcile.
     Continue(ObjectRef),
@@ -177,8 +176,6 @@ pub enum Action {
 pub enum Key {
     /// Handling of a request, keyed by its (canonical) content.
     Handle(u64),
-    /// Scheduling of the CR's reconcile.
-    Schedule(ObjectRef),
     /// Progress of the CR's reconcile (start and steps).
     Run(ObjectRef),
     /// Garbage collection of the object.
@@ -412,7 +409,6 @@ where
         vec![State {
             etcd: Etcd::new(),
             network: Vec::new(),
-            scheduled: BTreeMap::new(),
             ongoing: BTreeMap::new(),
             external: self.external.init(),
             env: EnvState {
@@ -440,22 +436,15 @@ where
             }
         }
         let cr_key = self.cr_key();
-        if let Some(cr) = s.etcd.objects.get(&cr_key)
-            && s.scheduled.get(&cr_key) != Some(cr)
-        {
-            out.push(Action::Schedule(cr_key.clone()));
-        }
-        for k in s.scheduled.keys() {
-            if !s.ongoing.contains_key(k) {
-                out.push(Action::Start(k.clone()));
-            }
+        if s.etcd.objects.contains_key(&cr_key) && !s.ongoing.contains_key(&cr_key) {
+            out.push(Action::Start(cr_key.clone()));
         }
         for (k, o) in &s.ongoing {
             if o.pending != Pending::Waiting {
                 out.push(Action::Continue(k.clone()));
             }
         }
-        if s.faults.crash && (!s.ongoing.is_empty() || !s.scheduled.is_empty()) {
+        if s.faults.crash && !s.ongoing.is_empty() {
             out.push(Action::Crash);
         }
         for f in [
@@ -534,15 +523,11 @@ where
                 };
                 Self::deliver(&mut n, &m, resp);
             }
-            Action::Schedule(k) => {
-                let cr = s.etcd.objects.get(k)?;
-                n.scheduled.insert(k.clone(), cr.clone());
-            }
             Action::Start(k) => {
                 if s.ongoing.contains_key(k) {
                     return None;
                 }
-                let cr = n.scheduled.remove(k)?;
+                let cr = s.etcd.objects.get(k)?.clone();
                 let typed_cr = typed::<R::R>(&cr)?;
                 if R::validate(&typed_cr).is_ok() {
                     self.step(&mut n, k, cr, R::reconcile_init_state(), None)?;
@@ -565,7 +550,6 @@ where
                     return None;
                 }
                 n.ongoing.clear();
-                n.scheduled.clear();
                 for m in &mut n.network {
                     m.stale = true;
                 }
@@ -649,7 +633,6 @@ where
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
         match a {
             Action::Handle(i) => Fairness::Weak(Key::Handle(stable_hash(&s.network[*i]))),
-            Action::Schedule(k) => Fairness::Weak(Key::Schedule(k.clone())),
             Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
             Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
             Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
@@ -716,9 +699,6 @@ where
         for m in &s.network {
             m.req.visit(f);
         }
-        for o in s.scheduled.values() {
-            o.visit(f);
-        }
         for o in s.ongoing.values() {
             o.cr.visit(f);
             o.local.visit(f);
@@ -739,9 +719,6 @@ where
     }
     for m in &mut s.network {
         m.req = m.req.rename(&r);
-    }
-    for o in s.scheduled.values_mut() {
-        *o = o.rename(&r);
     }
     for o in s.ongoing.values_mut() {
         o.cr = o.cr.rename(&r);

@@ -265,17 +265,6 @@ where
                 "drops the request: the sender gets a Timeout error".into(),
             )
         }
-        Action::Schedule(k) => (
-            "controller-runtime",
-            format!(
-                "schedules a reconcile of {k} (snapshot {})",
-                prev.etcd
-                    .objects
-                    .get(k)
-                    .and_then(|o| o.resource_version())
-                    .unwrap_or("?")
-            ),
-        ),
         Action::Start(k) | Action::Continue(k) => {
             let o = prev.ongoing.get(k);
             if let Some(Pending::Ready(r)) = o.map(|o| &o.pending) {
@@ -292,7 +281,7 @@ where
                     },
                 ),
                 None => (
-                    prev.scheduled.get(k).cloned().expect("scheduled"),
+                    prev.etcd.objects.get(k).cloned().expect("the CR exists"),
                     R::reconcile_init_state(),
                     None,
                 ),

@@ -1,0 +1,39 @@
+//! The `anvil` command as a library: the controller [`registry`], `verify`, and the CLI
+//! definition ([`Cli`]). Other subcommands (`run`, `crd`) plug into [`Command`] and
+//! [`dispatch`].
+
+pub mod registry;
+pub mod verify;
+
+use clap::{Parser, Subcommand};
+
+/// `anvil`: verify and run Kubernetes controllers written as state machines.
+#[derive(Parser, Debug)]
+#[command(name = "anvil", version, about)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List the controllers anvil can verify.
+    List,
+    /// Model-check a controller: ESR and its safety invariants within its scope.
+    Verify(verify::VerifyArgs),
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    match cli.command {
+        Command::List => {
+            for c in registry::controllers() {
+                println!("{:<26} {}", c.name, c.description);
+            }
+            0
+        }
+        Command::Verify(args) => verify::run(&args),
+    }
+}
