@@ -5,7 +5,7 @@ use crate::api::Etcd;
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::scope::Scope;
-use crate::tokens::{Collector, Tokens};
+use crate::tokens::{Collector, Renaming, Tokens};
 use anvil_checker::{Fairness, Machine};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, StableHasher};
 use anvil_reconciler::{ApiError, ErrorReason, KubeRequest, Reconciler, Request, Response};
@@ -679,7 +679,7 @@ pub fn foreign_write_in<T, Q, P, X>(cr_kind: &Kind, s: &State<T, Q, P, X>) -> bo
 }
 
 /// Canonicalises a state in place: sorts the network and renames tokens (see
-/// [`crate::tokens`]).
+/// [`crate::tokens`]) onto `1..k`, setting the counters to `k`.
 pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
 where
     R: Reconciler,
@@ -688,46 +688,64 @@ where
     R::ExternalResponse: Tokens,
     X: ExternalModel,
 {
-    s.network
-        .sort_by_cached_key(|m| (m.stale, m.from.clone(), stable_hash(&m.req)));
     let mut c = Collector::default();
-    {
-        let f = &mut |t: &str| c.add(t);
-        for o in s.etcd.objects.values() {
-            o.visit(f);
-        }
-        for m in &s.network {
-            m.req.visit(f);
-        }
-        for o in s.ongoing.values() {
-            o.cr.visit(f);
-            o.local.visit(f);
-            if let Pending::Ready(r) = &o.pending {
-                r.visit(f);
-            }
-        }
-        s.external.visit(f);
-    }
+    visit_state::<R, X>(s, &mut |t: &str| c.add(t));
     let r = c.renaming();
     s.etcd.rv = r.rv_count();
     s.etcd.uid = r.uid_count();
-    if r.is_identity() {
-        return;
+    rename_state::<R, X>(s, &r);
+}
+
+/// Calls `f` on every string of the state that may be a token.
+pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
+where
+    R: Reconciler,
+    R::T: Tokens,
+    R::ExternalRequest: Tokens,
+    R::ExternalResponse: Tokens,
+    X: ExternalModel,
+{
+    for o in s.etcd.objects.values() {
+        o.visit(f);
     }
-    for o in s.etcd.objects.values_mut() {
-        *o = o.rename(&r);
+    for m in &s.network {
+        m.req.visit(f);
     }
-    for m in &mut s.network {
-        m.req = m.req.rename(&r);
-    }
-    for o in s.ongoing.values_mut() {
-        o.cr = o.cr.rename(&r);
-        o.local = o.local.rename(&r);
-        if let Pending::Ready(resp) = &o.pending {
-            o.pending = Pending::Ready(resp.rename(&r));
+    for o in s.ongoing.values() {
+        o.cr.visit(f);
+        o.local.visit(f);
+        if let Pending::Ready(r) = &o.pending {
+            r.visit(f);
         }
     }
-    s.external = s.external.rename(&r);
+    s.external.visit(f);
+}
+
+/// Applies `r` to every token of the state (not to the counters) and re-sorts the network.
+pub fn rename_state<R, X>(s: &mut StateOf<R, X>, r: &Renaming)
+where
+    R: Reconciler,
+    R::T: Tokens,
+    R::ExternalRequest: Tokens,
+    R::ExternalResponse: Tokens,
+    X: ExternalModel,
+{
+    if !r.is_identity() {
+        for o in s.etcd.objects.values_mut() {
+            *o = o.rename(r);
+        }
+        for m in &mut s.network {
+            m.req = m.req.rename(r);
+        }
+        for o in s.ongoing.values_mut() {
+            o.cr = o.cr.rename(r);
+            o.local = o.local.rename(r);
+            if let Pending::Ready(resp) = &o.pending {
+                o.pending = Pending::Ready(resp.rename(r));
+            }
+        }
+        s.external = s.external.rename(r);
+    }
     s.network
         .sort_by_cached_key(|m| (m.stale, m.from.clone(), stable_hash(&m.req)));
 }

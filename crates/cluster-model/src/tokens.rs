@@ -92,6 +92,7 @@ impl Collector {
             rv: self.rv,
             uid: self.uid,
             identity,
+            offset: None,
         }
     }
 }
@@ -102,9 +103,21 @@ pub struct Renaming {
     rv: Vec<u64>,
     uid: Vec<u64>,
     identity: bool,
+    offset: Option<u64>,
 }
 
 impl Renaming {
+    /// The (non-canonical) renaming `n -> n + by` of every token: used by tests to build a
+    /// state equivalent to a given one.
+    pub fn offset(by: u64) -> Self {
+        Renaming {
+            rv: Vec::new(),
+            uid: Vec::new(),
+            identity: by == 0,
+            offset: Some(by),
+        }
+    }
+
     /// True when nothing changes.
     pub fn is_identity(&self) -> bool {
         self.identity
@@ -123,6 +136,9 @@ impl Renaming {
     /// The new name of `s`, if `s` is a token that changes.
     pub fn map(&self, s: &str) -> Option<String> {
         let (space, n) = parse(s)?;
+        if let Some(by) = self.offset {
+            return (by != 0).then(|| token(space, n + by));
+        }
         let table = match space {
             Space::Rv => &self.rv,
             Space::Uid => &self.uid,
