@@ -129,9 +129,15 @@ impl TestKind {
                 _ => json!({"loadBalancer": {"ingress": [{"hostname": "lb.example.com"}]}}),
             }),
             TestKind::StatefulSet => Some(match s {
+                // Drops collisionCount, which the real server refuses once the StatefulSet
+                // controller has set it (FIDELITY.md D6).
                 0 => json!({"replicas": 0, "availableReplicas": 0}),
-                1 => json!({"replicas": 2, "readyReplicas": 1, "availableReplicas": 1}),
-                _ => json!({"replicas": 1, "currentReplicas": 1, "availableReplicas": 0}),
+                1 => {
+                    json!({"replicas": 2, "readyReplicas": 1, "availableReplicas": 1, "collisionCount": 0})
+                }
+                _ => {
+                    json!({"replicas": 1, "currentReplicas": 1, "availableReplicas": 0, "collisionCount": 0})
+                }
             }),
             TestKind::Widget => Some(match s {
                 0 => json!({"phase": "A"}),

@@ -86,11 +86,23 @@ impl Harness {
 
     /// Runs one sequence in a fresh namespace; `Err` describes the first difference.
     pub fn run_sequence(&self, seq: &ops::Sequence) -> Result<run::Stats, String> {
+        let t0 = std::time::Instant::now();
         let ns = self.namespace("fidelity");
+        let t1 = t0.elapsed();
         self.runtime.block_on(async {
             let mut r = run::Run::new(&self.client, ns);
             let result = r.run(seq).await;
+            let t2 = t0.elapsed();
             r.cleanup().await;
+            if std::env::var_os("ANVIL_FIDELITY_VERBOSE").is_some() {
+                eprintln!(
+                    "sequence of {} requests: namespace {t1:?}, run {:?}, cleanup {:?}, {}",
+                    seq.ops.len(),
+                    t2 - t1,
+                    t0.elapsed() - t2,
+                    if result.is_ok() { "ok" } else { "DIFFERENT" }
+                );
+            }
             r.stats.sequences = 1;
             result.map(|()| r.stats)
         })
