@@ -323,14 +323,13 @@ fn no_faults(mut s: Scope) -> Scope {
     s
 }
 
-/// Scope of `demo-stale-update`: one edit, crashes, and one deletion by another writer (of
-/// the ConfigMap, say), which makes a reconcile update the StatefulSet from a read that a
-/// later edit turns stale.
+/// Scope of `demo-stale-update`: two edits (to the second spec and back) and crashes: a
+/// reconcile of the second spec updates the StatefulSet, crashes with the update in flight,
+/// and the update lands after the reconcile of the first spec has finished.
 pub fn stale_update_scope() -> Scope {
     let mut s = no_faults(default_scope());
-    s.max_edits = 1;
+    s.max_edits = 2;
     s.faults.crash = true;
-    s.faults.other_deletes = 1;
     s
 }
 

@@ -98,6 +98,7 @@ impl KindInfo {
 pub struct KindRegistry {
     kinds: Arc<BTreeMap<Kind, KindInfo>>,
     fallback: KindInfo,
+    id: u64,
 }
 
 impl Default for KindRegistry {
@@ -192,15 +193,41 @@ impl KindRegistry {
         i.tracks_generation = true;
         i.validate_transition = Some(selector_immutable);
         m.insert(ds, i);
-        KindRegistry {
+        let mut r = KindRegistry {
             kinds: Arc::new(m),
             fallback: KindInfo::builtin(Kind::new("v1", "Unknown")),
+            id: 0,
+        };
+        r.id = r.compute_id();
+        r
+    }
+
+    fn compute_id(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = anvil_objects::StableHasher::new();
+        for i in self.kinds.values() {
+            i.kind.hash(&mut h);
+            (i.namespaced, i.status_subresource, i.unconditional_update).hash(&mut h);
+            (i.tracks_generation, i.custom).hash(&mut h);
+            i.default_status
+                .as_ref()
+                .map(|v| v.to_string())
+                .hash(&mut h);
+            i.validate.map(|f| f as usize).hash(&mut h);
+            i.validate_transition.map(|f| f as usize).hash(&mut h);
         }
+        h.finish()
+    }
+
+    /// A fingerprint of the registered behaviour (memoisation key).
+    pub fn id(&self) -> u64 {
+        self.id
     }
 
     /// Adds (or replaces) a kind.
     pub fn register(&mut self, info: KindInfo) -> &mut Self {
         Arc::make_mut(&mut self.kinds).insert(info.kind.clone(), info);
+        self.id = self.compute_id();
         self
     }
 

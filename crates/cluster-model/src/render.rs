@@ -366,17 +366,90 @@ where
             out
         };
     match cx {
-        Counterexample::Path { steps, .. } => Trace {
-            kind: "path".into(),
-            prefix: render(steps, 0, None),
-            cycle: Vec::new(),
-        },
-        Counterexample::Lasso { prefix, cycle, .. } => Trace {
-            kind: "lasso".into(),
-            prefix: render(prefix, 0, None),
-            cycle: render(cycle, prefix.len(), prefix.last().map(|s| &s.state)),
-        },
+        Counterexample::Path { steps, .. } => {
+            let steps = concretize(m, steps, None);
+            Trace {
+                kind: "path".into(),
+                prefix: render(&steps, 0, None),
+                cycle: Vec::new(),
+            }
+        }
+        Counterexample::Lasso { prefix, cycle, .. } => {
+            let prefix = concretize(m, prefix, None);
+            let last = prefix.last().map(|s| s.state.clone());
+            let cycle = concretize(m, cycle, last.clone());
+            Trace {
+                kind: "lasso".into(),
+                prefix: render(&prefix, 0, None),
+                cycle: render(&cycle, prefix.len(), last.as_ref()),
+            }
+        }
     }
+}
+
+/// Re-executes a trace of canonical states without canonicalising, so that resourceVersions
+/// and uids keep the names they were created with (the canonical states rename them at every
+/// step, which would make diffs show renamings as changes). Each concrete state has the
+/// recorded canonical state as its representative.
+fn concretize<R, X>(
+    m: &ClusterMachine<R, X>,
+    steps: &[Step<ClusterMachine<R, X>>],
+    start: Option<StateOf<R, X>>,
+) -> Vec<Step<ClusterMachine<R, X>>>
+where
+    R: Reconciler,
+    R::T: Tokens,
+    R::ExternalRequest: Tokens,
+    R::ExternalResponse: Tokens,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+{
+    let mut out: Vec<Step<ClusterMachine<R, X>>> = Vec::new();
+    let mut cur = start;
+    let mut acts = Vec::new();
+    for st in steps {
+        let next: Step<ClusterMachine<R, X>> = match (&st.action, &cur) {
+            (None, None) => Step {
+                action: None,
+                state: m
+                    .init_states()
+                    .into_iter()
+                    .find(|s| m.representative(s.clone()) == st.state)
+                    .unwrap_or_else(|| st.state.clone()),
+            },
+            (None, Some(c)) => Step {
+                action: None,
+                state: c.clone(),
+            },
+            (Some(a), None) => Step {
+                action: Some(a.clone()),
+                state: st.state.clone(),
+            },
+            (Some(a), Some(c)) => {
+                acts.clear();
+                m.actions(c, &mut acts);
+                let found = acts.iter().find_map(|b| {
+                    if std::mem::discriminant(a) != std::mem::discriminant(b) {
+                        return None;
+                    }
+                    if !matches!(a, Action::Handle(_) | Action::Drop(_)) && a != b {
+                        return None;
+                    }
+                    let n = m.next_state(c, b)?;
+                    (m.representative(n.clone()) == st.state).then(|| Step {
+                        action: Some(b.clone()),
+                        state: n,
+                    })
+                });
+                found.unwrap_or_else(|| Step {
+                    action: Some(a.clone()),
+                    state: st.state.clone(),
+                })
+            }
+        };
+        cur = Some(next.state.clone());
+        out.push(next);
+    }
+    out
 }
 
 /// The human-readable form of a trace.
