@@ -16,6 +16,7 @@ fn main() {
     };
     let mut scope = match which {
         "zookeeper-adopt" => verify::recreate_scope(),
+        _ if args.iter().any(|a| a == "--recreate") => verify::recreate_scope(),
         _ => verify::default_scope(),
     };
     if small {

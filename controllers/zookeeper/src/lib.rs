@@ -9,13 +9,14 @@
 //!
 //! One folder, everything the framework needs: the CRD ([`resource`]), the reconciler
 //! ([`reconciler`]), the external system ([`zk`]: request/response types and the znode-store
-//! model; [`zk_client`]: the real client), the desired-state predicate ([`desired`]), the verification scope ([`verify`]) and
+//! model; [`zk_client`]: the real client; [`run`]: the shim configuration), the desired-state predicate ([`desired`]), the verification scope ([`verify`]) and
 //! the broken variants ([`broken`]).
 
 pub mod broken;
 pub mod desired;
 pub mod reconciler;
 pub mod resource;
+pub mod run;
 pub mod verify;
 pub mod zk;
 pub mod zk_client;
