@@ -1,12 +1,16 @@
 //! Deliberately broken variants of the demo controller, each with a bug class that the checker
 //! must catch (see `anvil verify demo-*`):
 //!
-//! * [`StaleUpdate`] (`demo-stale-update`): skips work when the CR's status says the current
-//!   generation was reconciled (an `observedGeneration` short-cut), and writes the
-//!   StatefulSet with an **unconditional** update built from its read. A request of a crashed
-//!   incarnation, built from a stale read, can then overwrite a newer StatefulSet after the
-//!   status was written, and nothing ever repairs it. With conditional updates (the demo) the
-//!   stale write fails with `Conflict`.
+//! * [`StaleUpdate`] (`demo-stale-update`): writes the StatefulSet with an **unconditional**
+//!   update built from its read, and skips all work when the CR's status says the current
+//!   generation was reconciled (an `observedGeneration` short-cut that trusts its own
+//!   earlier writes). A request of a crashed incarnation, built from a read that a later edit
+//!   made stale, lands after the status was written, and nothing ever repairs it. Note what
+//!   the checker's shortest counterexample shows: the stale write that does the damage may
+//!   even be a *conditional* one (the ConfigMap had not changed in between, so its
+//!   resourceVersion still matched): with stale requests in flight, trusting the status is
+//!   unsafe whatever the updates look like. A level-triggered controller that re-reads and
+//!   compares everything (the demo) heals every stale write on its next reconcile.
 //! * [`AlreadyExistsFatal`] (`demo-alreadyexists-fatal`): treats `AlreadyExists` on create
 //!   as fatal and stops for good -- but after a crash, the create of the earlier incarnation
 //!   may land between this incarnation's Get and Create.

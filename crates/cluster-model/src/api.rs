@@ -436,17 +436,16 @@ impl Etcd {
             .get(key)
             .cloned()
             .ok_or_else(|| not_found(key))?;
-        if let Some(p) = pre {
-            if p.uid.as_deref().is_some_and(|u| Some(u) != cur.uid())
+        if let Some(p) = pre
+            && (p.uid.as_deref().is_some_and(|u| Some(u) != cur.uid())
                 || p.resource_version
                     .as_deref()
-                    .is_some_and(|r| Some(r) != cur.resource_version())
-            {
-                return Err(err(
-                    ErrorReason::Conflict,
-                    format!("Precondition failed for the deletion of {key}"),
-                ));
-            }
+                    .is_some_and(|r| Some(r) != cur.resource_version()))
+        {
+            return Err(err(
+                ErrorReason::Conflict,
+                format!("Precondition failed for the deletion of {key}"),
+            ));
         }
         if finalizers(&cur).is_empty() {
             self.objects.remove(key);

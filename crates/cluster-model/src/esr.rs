@@ -39,6 +39,9 @@ pub struct ControllerSpec<R: Reconciler, X: ExternalModel> {
     pub no_foreign_writes: bool,
 }
 
+/// A progress callback.
+pub type ProgressFn = Arc<dyn Fn(&Progress) + Send + Sync>;
+
 /// Limits and reporting for a run.
 #[derive(Clone, Default)]
 pub struct CheckOptions {
@@ -49,7 +52,7 @@ pub struct CheckOptions {
     /// Worker threads (default: all cores).
     pub threads: Option<usize>,
     /// Progress callback.
-    pub progress: Option<Arc<dyn Fn(&Progress) + Send + Sync>>,
+    pub progress: Option<ProgressFn>,
 }
 
 /// The result of one property.

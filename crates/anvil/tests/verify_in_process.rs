@@ -1,0 +1,72 @@
+//! `verify` in-process: the demo holds, every broken variant is caught with a counterexample
+//! the trace validator accepts.
+
+use anvil_cli::registry;
+use anvil_cluster_model::esr::CheckOptions;
+use anvil_cluster_model::{Faults, Scope};
+use anvil_demo::DemoController;
+use anvil_demo::verify::{default_scope, verify_reconciler};
+
+fn reduced_demo_scope() -> Scope {
+    // The default scope minus the delete/re-create, to keep the dev-profile test short; the
+    // full default scope is checked by `anvil verify demo` (see the report in BENCHMARKS).
+    let mut s = default_scope();
+    s.max_deletes = 0;
+    s
+}
+
+#[test]
+fn demo_holds() {
+    let r =
+        verify_reconciler::<DemoController>("demo", reduced_demo_scope(), &CheckOptions::default());
+    for p in &r.results {
+        assert_eq!(p.verdict, "holds", "{}: {:?}", p.property, p.counterexample);
+        assert!(p.complete);
+    }
+}
+
+#[test]
+fn demo_holds_with_delete_and_recreate() {
+    let mut s = default_scope();
+    s.max_edits = 0;
+    s.faults = Faults {
+        crash: true,
+        ..Faults::default()
+    };
+    let r = verify_reconciler::<DemoController>("demo", s, &CheckOptions::default());
+    assert!(r.holds(), "{:?}", r.results);
+}
+
+fn caught(name: &str, property: &str) {
+    let c = registry::find(name).expect("registered");
+    let r = (c.verify)(&CheckOptions::default());
+    let p = r.result(property).expect("property");
+    assert_eq!(p.verdict, "violated", "{name}");
+    assert_eq!(
+        p.counterexample_validated,
+        Some(true),
+        "{name}: {:?}",
+        p.validation_error
+    );
+    assert!(p.counterexample.is_some());
+}
+
+#[test]
+fn stale_update_is_caught() {
+    caught("demo-stale-update", "esr");
+}
+
+#[test]
+fn already_exists_fatal_is_caught() {
+    caught("demo-alreadyexists-fatal", "esr");
+}
+
+#[test]
+fn adopt_orphan_is_caught() {
+    caught("demo-adopt-orphan", "no_foreign_writes");
+}
+
+#[test]
+fn no_done_on_failure_is_caught() {
+    caught("demo-no-done-on-failure", "esr");
+}
