@@ -7,7 +7,7 @@ mod support;
 
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, is_controlled_by};
 use anvil_reconciler::{KubeRequest, KubeResponse};
-use anvil_shim::{BoxFuture, CancellationToken, ExternalShim, Outcome, ShimConfig, reconcile_once};
+use anvil_shim::{BoxFuture, CancellationToken, ExternalShim, Outcome, reconcile_once};
 use anvil_testenv::ControlPlane;
 use anvil_zookeeper::reconciler::{CONFIG_VERSION_ANNOTATION, ZookeeperController};
 use anvil_zookeeper::zk_client::{ZkClient, read_cluster_size_znodes};
@@ -21,7 +21,6 @@ use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use support::zk_server::ZkServer;
@@ -449,5 +448,4 @@ async fn crash_at_every_write_point_converges_after_restart() {
         "crashed before the StatefulSet"
     );
     converge(&client, &ns, name, &zk_addr).await;
-    let _ = Arc::new(());
 }
