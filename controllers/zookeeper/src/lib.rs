@@ -9,8 +9,9 @@
 //!
 //! One folder, everything the framework needs: the CRD ([`resource`]), the reconciler
 //! ([`reconciler`]), the external system ([`zk`]: request/response types and the znode-store
-//! model; [`zk_client`]: the real client; [`run`]: the shim configuration), the desired-state predicate ([`desired`]), the verification scope ([`verify`]) and
-//! the broken variants ([`broken`]).
+//! model; [`zk_client`]: the real client; [`run`]: the shim configuration), the
+//! desired-state predicate ([`desired`]), the verification scope ([`verify`]) and the broken
+//! variants ([`broken`]). See README.md for running it on a cluster.
 
 pub mod broken;
 pub mod desired;
