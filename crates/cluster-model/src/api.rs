@@ -14,6 +14,7 @@ use anvil_reconciler::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The fixed timestamp the model writes into `deletionTimestamp` (only its presence matters).
 pub const DELETION_TIME: &str = "2000-01-01T00:00:00Z";
@@ -21,8 +22,9 @@ pub const DELETION_TIME: &str = "2000-01-01T00:00:00Z";
 /// The API server's storage: objects by key plus the counters.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Etcd {
-    /// Stored objects, keyed by (kind, namespace, name).
-    pub objects: BTreeMap<ObjectRef, DynamicObject>,
+    /// Stored objects, keyed by (kind, namespace, name). Shared between states (copy on
+    /// write), since most steps do not change the cluster.
+    pub objects: Arc<BTreeMap<ObjectRef, DynamicObject>>,
     /// The last resourceVersion handed out (`rv-<n>`); bumped once per successful write.
     pub rv: u64,
     /// The last uid handed out (`uid-<n>`).
@@ -265,7 +267,7 @@ impl Etcd {
                 }
             }
         });
-        self.objects.insert(key, stored.clone());
+        Arc::make_mut(&mut self.objects).insert(key, stored.clone());
         Ok(stored)
     }
 
@@ -327,9 +329,9 @@ impl Etcd {
         });
         let key = stored.object_ref();
         if stored.metadata().deletion_timestamp.is_some() && finalizers(&stored).is_empty() {
-            self.objects.remove(&key);
+            Arc::make_mut(&mut self.objects).remove(&key);
         } else {
-            self.objects.insert(key, stored.clone());
+            Arc::make_mut(&mut self.objects).insert(key, stored.clone());
         }
         stored
     }
@@ -448,7 +450,7 @@ impl Etcd {
             ));
         }
         if finalizers(&cur).is_empty() {
-            self.objects.remove(key);
+            Arc::make_mut(&mut self.objects).remove(key);
             self.rv += 1; // a delete is a write
         } else if cur.metadata().deletion_timestamp.is_none() {
             let new = cur.modify(|p| {

@@ -543,7 +543,7 @@ where
                 out.push(Action::Disable(f));
             }
         }
-        for (k, o) in &s.etcd.objects {
+        for (k, o) in s.etcd.objects.iter() {
             let refs = o.metadata().owner_references.as_deref().unwrap_or_default();
             if !refs.is_empty() && !refs.iter().any(|r| owner_resolves(&s.etcd, o, r)) {
                 out.push(Action::Gc(k.clone()));
@@ -817,8 +817,20 @@ where
     X: ExternalModel,
 {
     if !r.is_identity() {
-        for o in s.etcd.objects.values_mut() {
-            *o = o.rename(r);
+        let renamed: Vec<(ObjectRef, DynamicObject)> = s
+            .etcd
+            .objects
+            .iter()
+            .filter_map(|(k, o)| {
+                let n = o.rename(r);
+                (&n != o).then(|| (k.clone(), n))
+            })
+            .collect();
+        if !renamed.is_empty() {
+            let objects = Arc::make_mut(&mut s.etcd.objects);
+            for (k, o) in renamed {
+                objects.insert(k, o);
+            }
         }
         for m in &mut s.network {
             m.req = m.req.rename(r);
