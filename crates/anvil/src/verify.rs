@@ -94,6 +94,8 @@ pub fn report_text(r: &Report) -> String {
             p.verdict.to_uppercase(),
             if p.complete {
                 " (complete search)"
+            } else if p.verdict == "violated" {
+                " (definitive; the search stopped at the violation)"
             } else {
                 " (search INCOMPLETE: nothing claimed beyond what was explored)"
             }

@@ -457,11 +457,20 @@ pub fn trace_text(t: &Trace) -> String {
     let mut s = String::new();
     let step = |s: &mut String, st: &TraceStep| {
         let _ = writeln!(s, "  [{:>3}] {:<22} {}", st.step, st.actor, st.action);
-        if let Some(r) = &st.request {
-            let _ = writeln!(s, "        request:  {r}");
-        }
-        if let Some(r) = &st.response {
-            let _ = writeln!(s, "        response: {r}");
+        if st.actor == "controller" {
+            if let Some(r) = &st.response {
+                let _ = writeln!(s, "        received: {r}");
+            }
+            if let Some(r) = &st.request {
+                let _ = writeln!(s, "        sends:    {r}");
+            }
+        } else {
+            if let Some(r) = &st.request {
+                let _ = writeln!(s, "        request:  {r}");
+            }
+            if let Some(r) = &st.response {
+                let _ = writeln!(s, "        response: {r}");
+            }
         }
         for c in &st.changes {
             let _ = writeln!(s, "        {c}");
