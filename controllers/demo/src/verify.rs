@@ -107,31 +107,3 @@ mod tests {
         assert!(r.holds());
     }
 }
-
-#[cfg(test)]
-mod scratch {
-    use super::*;
-    #[test]
-    #[ignore]
-    fn demo_default_scope() {
-        let r = verify(&CheckOptions {
-            state_limit: Some(3_000_000),
-            ..Default::default()
-        });
-        for p in &r.results {
-            eprintln!(
-                "{} {} states={} transitions={} depth={} {:.2}s mem={}",
-                p.property,
-                p.verdict,
-                p.states,
-                p.transitions,
-                p.depth,
-                p.seconds,
-                p.peak_memory_bytes
-            );
-            if let Some(t) = &p.counterexample {
-                eprintln!("{}", anvil_cluster_model::render::trace_text(t));
-            }
-        }
-    }
-}
