@@ -213,11 +213,54 @@ impl Tokens for DynamicObject {
         if r.is_identity() {
             return self.clone();
         }
-        let mut changes = false;
-        self.visit(&mut |s| changes |= r.map(s).is_some());
-        if !changes {
+        let mut pairs: Vec<(String, String)> = Vec::new();
+        self.visit(&mut |s| {
+            if let Some(n) = r.map(s) {
+                pairs.push((s.to_string(), n));
+            }
+        });
+        if pairs.is_empty() {
             return self.clone();
         }
+        pairs.sort_unstable();
+        pairs.dedup();
+        // Memoised per thread on (object, the renaming restricted to its tokens).
+        let key = {
+            use std::hash::{Hash, Hasher};
+            let mut h = anvil_objects::StableHasher::new();
+            self.fingerprint().hash(&mut h);
+            pairs.hash(&mut h);
+            h.finish()
+        };
+        if let Some(hit) = RENAMED.with(|c| {
+            c.borrow()
+                .get(&key)
+                .filter(|(orig, p, _)| orig == self && p == &pairs)
+                .map(|(_, _, n)| n.clone())
+        }) {
+            return hit;
+        }
+        let renamed = self.rename_uncached(r);
+        RENAMED.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() > 200_000 {
+                c.clear();
+            }
+            c.insert(key, (self.clone(), pairs, renamed.clone()));
+        });
+        renamed
+    }
+}
+
+type RenameEntry = (DynamicObject, Vec<(String, String)>, DynamicObject);
+
+thread_local! {
+    static RENAMED: std::cell::RefCell<std::collections::HashMap<u64, RenameEntry>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+impl RenameUncached for DynamicObject {
+    fn rename_uncached(&self, r: &Renaming) -> Self {
         self.modify(|p| {
             let m = &mut p.metadata;
             r.apply_opt(&mut m.resource_version);
@@ -235,6 +278,10 @@ impl Tokens for DynamicObject {
             p.body.values_mut().for_each(|v| rename_json(v, r));
         })
     }
+}
+
+trait RenameUncached {
+    fn rename_uncached(&self, r: &Renaming) -> Self;
 }
 
 impl Tokens for String {
