@@ -21,6 +21,15 @@
 //! counters therefore stay bounded by the number of live tokens and the state space is
 //! finite whenever the number of objects and messages is.
 //!
+//! The other counters need no renaming: requests in flight carry no message id (they form a
+//! multiset tagged with the sending CR and a *stale* bit, since a restarted controller only
+//! needs to know that a response is not for its current life), reconciles carry no id (at
+//! most one per CR), and generateName picks the smallest free suffix (one of the names the
+//! real API server may pick). `metadata.generation` is not renamed: it only grows with spec
+//! changes, which every scope bounds (edits are bounded and controllers converge); a model
+//! whose generation grows without bound runs into the state limit and is reported
+//! incomplete, never wrongly verified.
+//!
 //! The assumption the renaming relies on, and that a controller must respect: a token is
 //! never embedded in a longer string, computed with, or parsed; a string that looks like a
 //! token (`rv-<digits>`, `uid-<digits>`) is a token. [`tests`] checks idempotence,
