@@ -5,6 +5,7 @@ use crate::desired::current_state_matches;
 use crate::reconciler::DemoController;
 use crate::resource::{DemoApp, validate_spec, validate_transition};
 use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, Report};
+use anvil_cluster_model::model::{StateOf, lost_update_in};
 use anvil_cluster_model::{Etcd, Faults, KindInfo, KindRegistry, NoExternalModel, Scope, Tokens};
 use anvil_objects::{DynamicObject, Kind};
 use anvil_reconciler::{NoExternal, Reconciler};
@@ -65,7 +66,10 @@ where
         kinds: kinds(),
         external: NoExternalModel,
         matches: Arc::new(|cr: &DemoApp, etcd: &Etcd| current_state_matches(cr, etcd)),
-        invariants: Vec::new(),
+        invariants: vec![(
+            "no_lost_updates".to_string(),
+            Arc::new(|s: &StateOf<R, NoExternalModel>| !lost_update_in(s)),
+        )],
         no_foreign_writes: true,
     }
 }

@@ -33,7 +33,7 @@ pub fn controllers() -> Vec<Controller> {
         },
         Controller {
             name: "demo-stale-update",
-            description: "broken demo: unconditional StatefulSet update built from a stale read + observedGeneration short-cut",
+            description: "broken demo: unconditional StatefulSet update built from a (stale) read",
             verify: broken::verify_stale_update,
             crd: Some(demo_crd),
         },

@@ -53,7 +53,7 @@ fn caught(name: &str, property: &str) {
 
 #[test]
 fn stale_update_is_caught() {
-    caught("demo-stale-update", "esr");
+    caught("demo-stale-update", "no_lost_updates");
 }
 
 #[test]

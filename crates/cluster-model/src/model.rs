@@ -764,6 +764,28 @@ pub fn foreign_write_in<T, Q, P, X>(cr_kind: &Kind, s: &State<T, Q, P, X>) -> bo
     })
 }
 
+/// An unconditional update (no resourceVersion) is in flight whose object was built from a
+/// version older than the stored one (its `metadata.generation` is lower): executing it
+/// overwrites changes its sender never saw (a lost update). The violation of the
+/// `no_lost_updates` invariant.
+pub fn lost_update_in<T, Q, P, X>(s: &State<T, Q, P, X>) -> bool {
+    s.network.iter().any(|m| match &m.req {
+        Request::Kube(KubeRequest::Update(o)) if o.resource_version().is_none() => {
+            match (
+                o.metadata().generation,
+                s.etcd
+                    .objects
+                    .get(&o.object_ref())
+                    .and_then(|c| c.metadata().generation),
+            ) {
+                (Some(sent), Some(stored)) => sent < stored,
+                _ => false,
+            }
+        }
+        _ => false,
+    })
+}
+
 /// Canonicalises a state in place: sorts the network and renames tokens (see
 /// [`crate::tokens`]) onto `1..k`, setting the counters to `k`.
 pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
