@@ -214,9 +214,38 @@ fn visit_parts(p: &ObjectParts, f: &mut dyn FnMut(&str)) {
     p.body.values().for_each(|v| visit_json(v, f));
 }
 
+thread_local! {
+    /// The tokens of an object, by content fingerprint (objects are immutable).
+    static OBJECT_TOKENS: std::cell::RefCell<std::collections::HashMap<u64, std::sync::Arc<[String]>>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
 impl Tokens for DynamicObject {
+    /// Calls `f` on every token of the object (cached per thread by fingerprint).
     fn visit(&self, f: &mut dyn FnMut(&str)) {
-        visit_parts(self.parts(), f)
+        let fp = self.fingerprint();
+        let cached = OBJECT_TOKENS.with(|c| c.borrow().get(&fp).cloned());
+        let tokens = match cached {
+            Some(t) => t,
+            None => {
+                let mut v = Vec::new();
+                visit_parts(self.parts(), &mut |s| {
+                    if parse(s).is_some() {
+                        v.push(s.to_string())
+                    }
+                });
+                let t: std::sync::Arc<[String]> = v.into();
+                OBJECT_TOKENS.with(|c| {
+                    let mut c = c.borrow_mut();
+                    if c.len() > 500_000 {
+                        c.clear();
+                    }
+                    c.insert(fp, t.clone());
+                });
+                t
+            }
+        };
+        tokens.iter().for_each(|t| f(t));
     }
     fn rename(&self, r: &Renaming) -> Self {
         if r.is_identity() {
