@@ -435,3 +435,41 @@ fn user_edits_respect_validation_and_bounds() {
     );
     let _ = Checker::new(&m);
 }
+
+#[test]
+fn lost_update_invariant_flags_unconditional_updates_built_from_older_generations() {
+    use anvil_cluster_model::model::{Msg, lost_update_in};
+    use anvil_reconciler::KubeRequest;
+    let m = machine(scope(Faults::default(), 0, 0));
+    let mut s = m.init_states().remove(0);
+    let sts = DynamicObject::from_json(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "s", "selector": {}}}))
+    .unwrap();
+    let v1 = s.etcd.create(&m.kinds, &sts).unwrap();
+    let v2 = s
+        .etcd
+        .update(
+            &m.kinds,
+            &v1.modify(|p| {
+                p.body["spec"]["replicas"] = json!(2);
+            }),
+        )
+        .unwrap();
+    assert_eq!(v2.metadata().generation, Some(2));
+    let send = |o: DynamicObject| Msg {
+        stale: true,
+        from: m.cr_key(),
+        req: Request::Kube(KubeRequest::Update(o)),
+    };
+    // built from generation 1, unconditional: would overwrite generation 2
+    let stale = v1.modify(|p| p.metadata.resource_version = None);
+    s.network.push(send(stale));
+    assert!(lost_update_in(&s));
+    // the same update with its resourceVersion would fail with Conflict: not a lost update
+    s.network[0] = send(v1.clone());
+    assert!(!lost_update_in(&s));
+    // built from the current generation: fine
+    s.network[0] = send(v2.modify(|p| p.metadata.resource_version = None));
+    assert!(!lost_update_in(&s));
+}
