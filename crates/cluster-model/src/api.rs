@@ -241,19 +241,14 @@ impl Etcd {
             obj.name().to_string()
         };
         let key = ObjectRef::new(obj.kind().clone(), obj.namespace(), name.clone());
-        Self::check_common(info, obj)?;
         if self.objects.contains_key(&key) {
             return Err(err(
                 ErrorReason::AlreadyExists,
                 format!("{key} already exists"),
             ));
         }
-        let uid = self.next_uid();
-        let rv = self.next_rv();
-        let stored = obj.modify(|p| {
-            p.metadata.name = Some(name);
-            p.metadata.uid = Some(uid);
-            p.metadata.resource_version = Some(rv);
+        let candidate = obj.modify(|p| {
+            p.metadata.name = Some(name.clone());
             p.metadata.deletion_timestamp = None;
             p.metadata.generation = info.tracks_generation.then_some(1);
             if info.status_subresource {
@@ -267,6 +262,14 @@ impl Etcd {
                 }
             }
         });
+        // validated as it would be stored (a discarded status is not validated)
+        Self::check_common(info, &candidate)?;
+        let uid = self.next_uid();
+        let rv = self.next_rv();
+        let stored = candidate.modify(|p| {
+            p.metadata.uid = Some(uid);
+            p.metadata.resource_version = Some(rv);
+        });
         Arc::make_mut(&mut self.objects).insert(key, stored.clone());
         Ok(stored)
     }
@@ -276,24 +279,6 @@ impl Etcd {
         obj: &DynamicObject,
         info: &KindInfo,
     ) -> Result<(), ApiError> {
-        match obj.resource_version() {
-            Some(rv) if Some(rv) != cur.resource_version() => {
-                return Err(err(
-                    ErrorReason::Conflict,
-                    format!(
-                        "Operation cannot be fulfilled on {}: the object has been modified; please apply your changes to the latest version and try again",
-                        cur.object_ref()
-                    ),
-                ));
-            }
-            None if !info.unconditional_update => {
-                return Err(err(
-                    ErrorReason::Invalid,
-                    "metadata.resourceVersion: Invalid value: 0: must be specified for an update",
-                ));
-            }
-            _ => {}
-        }
         if let Some(uid) = obj.uid()
             && Some(uid) != cur.uid()
         {
@@ -305,7 +290,20 @@ impl Etcd {
                 ),
             ));
         }
-        Ok(())
+        match obj.resource_version() {
+            Some(rv) if Some(rv) != cur.resource_version() => Err(err(
+                ErrorReason::Conflict,
+                format!(
+                    "Operation cannot be fulfilled on {}: the object has been modified; please apply your changes to the latest version and try again",
+                    cur.object_ref()
+                ),
+            )),
+            None if !info.unconditional_update => Err(err(
+                ErrorReason::Invalid,
+                "metadata.resourceVersion: Invalid value: 0: must be specified for an update",
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Stores `new` replacing `cur` (same key): no-op detection, generation, rv bump, and
@@ -330,6 +328,9 @@ impl Etcd {
         let key = stored.object_ref();
         if stored.metadata().deletion_timestamp.is_some() && finalizers(&stored).is_empty() {
             Arc::make_mut(&mut self.objects).remove(&key);
+            // the answer carries the last stored resourceVersion, as the real server's does
+            let last = cur.resource_version().map(str::to_string);
+            return stored.modify(|p| p.metadata.resource_version = last);
         } else {
             Arc::make_mut(&mut self.objects).insert(key, stored.clone());
         }
@@ -357,7 +358,6 @@ impl Etcd {
             .cloned()
             .ok_or_else(|| not_found(&key))?;
         Self::preconditions(&cur, obj, info)?;
-        Self::check_common(info, obj)?;
         if cur.metadata().deletion_timestamp.is_some()
             && finalizers(obj)
                 .iter()
@@ -375,7 +375,6 @@ impl Etcd {
             p.metadata.creation_timestamp = c.creation_timestamp.clone();
             p.metadata.deletion_timestamp = c.deletion_timestamp.clone();
             p.metadata.generation = c.generation;
-            p.metadata.generate_name = c.generate_name.clone();
             if info.status_subresource {
                 match cur.status() {
                     Some(s) => {
@@ -387,6 +386,7 @@ impl Etcd {
                 }
             }
         });
+        Self::check_common(info, &new)?;
         if let Some(t) = info.validate_transition {
             t(&cur, &new).map_err(|m| err(ErrorReason::Invalid, m))?;
         }
@@ -413,14 +413,46 @@ impl Etcd {
             .cloned()
             .ok_or_else(|| not_found(&key))?;
         Self::preconditions(&cur, obj, info)?;
-        let new = cur.modify(|p| match obj.status() {
+        let set_status = |p: &mut anvil_objects::ObjectParts| match obj.status() {
             Some(s) => {
                 p.body.insert("status".into(), s.clone());
             }
             None => {
                 p.body.remove("status");
             }
-        });
+        };
+        let new = if info.status_update_takes_metadata {
+            // metadata from the body (system fields kept), spec from the stored object
+            let new = obj.modify(|p| {
+                let c = cur.metadata();
+                p.metadata.uid = c.uid.clone();
+                p.metadata.resource_version = c.resource_version.clone();
+                p.metadata.creation_timestamp = c.creation_timestamp.clone();
+                p.metadata.deletion_timestamp = c.deletion_timestamp.clone();
+                p.metadata.generation = c.generation;
+                p.body = cur.body().clone();
+                set_status(p);
+            });
+            if controller_refs(&new) > 1 {
+                return Err(err(
+                    ErrorReason::Invalid,
+                    "metadata.ownerReferences: Invalid value: only one reference can have Controller set to true",
+                ));
+            }
+            if cur.metadata().deletion_timestamp.is_some()
+                && finalizers(&new)
+                    .iter()
+                    .any(|f| !finalizers(&cur).contains(f))
+            {
+                return Err(err(
+                    ErrorReason::Invalid,
+                    "metadata.finalizers: Forbidden: no new finalizers can be added if the object is being deleted",
+                ));
+            }
+            new
+        } else {
+            cur.modify(set_status)
+        };
         Ok(self.commit(info, &cur, new))
     }
 
@@ -455,6 +487,9 @@ impl Etcd {
         } else if cur.metadata().deletion_timestamp.is_none() {
             let new = cur.modify(|p| {
                 p.metadata.deletion_timestamp = Some(deletion_time());
+                if info.tracks_generation {
+                    p.metadata.generation = Some(p.metadata.generation.unwrap_or(0) + 1);
+                }
             });
             self.commit(info, &cur, new);
         }

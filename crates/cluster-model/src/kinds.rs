@@ -29,6 +29,11 @@ pub struct KindInfo {
     pub tracks_generation: bool,
     /// True for custom resources.
     pub custom: bool,
+    /// UpdateStatus takes the object's metadata (labels, annotations, owner references,
+    /// finalizers) from the request body and only keeps the old spec, as the StatefulSet
+    /// status strategy does; otherwise (custom resources, most kinds) UpdateStatus changes only
+    /// `status`.
+    pub status_update_takes_metadata: bool,
     /// Validation rules.
     pub validate: Option<ValidateFn>,
     /// Transition rules.
@@ -52,6 +57,7 @@ impl KindInfo {
             unconditional_update: true,
             tracks_generation: false,
             custom: false,
+            status_update_takes_metadata: false,
             validate: None,
             validate_transition: None,
         }
@@ -69,6 +75,7 @@ impl KindInfo {
             unconditional_update: false,
             tracks_generation: true,
             custom: true,
+            status_update_takes_metadata: false,
             validate: None,
             validate_transition: None,
         }
@@ -161,8 +168,12 @@ impl KindRegistry {
             let kind = Kind::new(av, k);
             m.insert(kind.clone(), KindInfo::builtin(kind));
         }
+        let svc = Kind::new("v1", "Service");
+        let mut i = KindInfo::builtin(svc.clone());
+        i.status_subresource = true;
+        i.default_status = Some(json!({}));
+        m.insert(svc, i);
         for (av, k) in [
-            ("v1", "Service"),
             ("v1", "Pod"),
             ("v1", "PersistentVolumeClaim"),
             ("policy/v1", "PodDisruptionBudget"),
@@ -182,6 +193,7 @@ impl KindRegistry {
         i.tracks_generation = true;
         i.validate = Some(sts_validate);
         i.validate_transition = Some(sts_transition);
+        i.status_update_takes_metadata = true;
         m.insert(sts, i);
         let ds = Kind::new("apps/v1", "DaemonSet");
         let mut i = KindInfo::builtin(ds.clone());
@@ -208,7 +220,12 @@ impl KindRegistry {
         for i in self.kinds.values() {
             i.kind.hash(&mut h);
             (i.namespaced, i.status_subresource, i.unconditional_update).hash(&mut h);
-            (i.tracks_generation, i.custom).hash(&mut h);
+            (
+                i.tracks_generation,
+                i.custom,
+                i.status_update_takes_metadata,
+            )
+                .hash(&mut h);
             i.default_status
                 .as_ref()
                 .map(|v| v.to_string())

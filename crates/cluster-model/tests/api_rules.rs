@@ -528,3 +528,119 @@ fn get_then_update_status_writes_only_status_of_owned_objects() {
     assert_eq!(stored.status(), Some(&json!({"replicas": 1})));
     assert_eq!(stored.spec(), s.spec());
 }
+
+// Fixes found by the differential test against a real kube-apiserver (FIDELITY.md).
+
+#[test]
+fn services_have_no_generation() {
+    let (mut e, k) = setup();
+    let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}));
+    let s = e.create(&k, &svc).unwrap();
+    assert_eq!(s.metadata().generation, None);
+}
+
+#[test]
+fn deletion_with_finalizers_bumps_generation() {
+    let (mut e, k) = setup();
+    let s = e.create(&k, &with_finalizer(sts("s", 1))).unwrap();
+    e.delete(&k, &s.object_ref(), None).unwrap();
+    assert_eq!(
+        e.get_obj(&s.object_ref()).unwrap().metadata().generation,
+        Some(2)
+    );
+}
+
+#[test]
+fn custom_resources_are_created_without_status() {
+    let (mut e, _) = setup();
+    let k = KindRegistry::builtin().with(KindInfo::custom_resource(cr_kind()));
+    let t = e.create(&k, &thing("t", 1)).unwrap();
+    assert_eq!(t.status(), None);
+}
+
+#[test]
+fn discarded_status_is_not_validated_and_existence_comes_first() {
+    fn validate(o: &DynamicObject) -> Result<(), String> {
+        match o.status().and_then(|s| s.get("ready")) {
+            Some(v) if !v.is_i64() => Err("status.ready: must be an integer".into()),
+            _ => Ok(()),
+        }
+    }
+    let (mut e, _) = setup();
+    let k = KindRegistry::builtin()
+        .with(KindInfo::custom_resource(cr_kind()).with_validation(validate));
+    let bad_status = thing("t", 1).modify(|p| {
+        p.body.insert("status".into(), json!({"ready": "many"}));
+    });
+    let t = e.create(&k, &bad_status).unwrap();
+    assert_eq!(
+        reason(e.create(&k, &bad_status)),
+        ErrorReason::AlreadyExists
+    );
+    let upd = t.modify(|p| {
+        p.body.insert("status".into(), json!({"ready": "many"}));
+    });
+    assert!(e.update(&k, &upd).is_ok());
+}
+
+#[test]
+fn update_takes_generate_name_from_the_body() {
+    let (mut e, k) = setup();
+    let g = cm("").modify(|p| {
+        p.metadata.name = None;
+        p.metadata.generate_name = Some("gen-".into());
+    });
+    let a = e.create(&k, &g).unwrap();
+    let b = e
+        .update(&k, &a.modify(|p| p.metadata.generate_name = None))
+        .unwrap();
+    assert_eq!(b.metadata().generate_name, None);
+    assert_ne!(a.resource_version(), b.resource_version());
+}
+
+#[test]
+fn finalizer_removal_answers_with_the_last_stored_resource_version() {
+    let (mut e, k) = setup();
+    let a = e.create(&k, &with_finalizer(cm("a"))).unwrap();
+    e.delete(&k, &a.object_ref(), None).unwrap();
+    let d = e.get_obj(&a.object_ref()).unwrap();
+    let gone = e
+        .update(&k, &d.modify(|p| p.metadata.finalizers = None))
+        .unwrap();
+    assert_eq!(gone.resource_version(), d.resource_version());
+}
+
+#[test]
+fn uid_precondition_is_checked_before_requiring_a_resource_version() {
+    let (mut e, k) = setup();
+    let t = e.create(&k, &thing("t", 1)).unwrap();
+    let wrong = t.modify(|p| {
+        p.metadata.uid = Some("uid-77".into());
+        p.metadata.resource_version = None;
+    });
+    assert_eq!(reason(e.update(&k, &wrong)), ErrorReason::Conflict);
+}
+
+#[test]
+fn statefulset_status_update_takes_metadata_from_the_body() {
+    let (mut e, k) = setup();
+    let t = e.create(&k, &thing("t", 1)).unwrap();
+    let owner = owner_of(&t);
+    let s = e
+        .create(
+            &k,
+            &sts("s", 1)
+                .modify(|p| p.metadata.owner_references = Some(vec![owner.controller_reference()])),
+        )
+        .unwrap();
+    let w = s.modify(|p| {
+        p.metadata.owner_references = None;
+        p.body.insert("status".into(), json!({"replicas": 1}));
+        p.body.insert("spec".into(), json!({"replicas": 5}));
+    });
+    let u = e.update_status(&k, &w).unwrap();
+    assert_eq!(u.metadata().owner_references, None);
+    assert_eq!(u.spec(), s.spec());
+    assert_eq!(u.status(), Some(&json!({"replicas": 1})));
+}
