@@ -352,6 +352,13 @@ impl Etcd {
         }
         Self::check_namespace(info, obj)?;
         let key = obj.object_ref();
+        if info.create_on_update && !self.objects.contains_key(&key) {
+            let fresh = obj.modify(|p| {
+                p.metadata.resource_version = None;
+                p.metadata.uid = None;
+            });
+            return self.create(kinds, &fresh);
+        }
         let cur = self
             .objects
             .get(&key)
@@ -453,6 +460,10 @@ impl Etcd {
         } else {
             cur.modify(set_status)
         };
+        // the kind's rules apply to status writes too (e.g. a CRD's status schema)
+        if let Some(v) = info.validate {
+            v(&new).map_err(|m| err(ErrorReason::Invalid, m))?;
+        }
         Ok(self.commit(info, &cur, new))
     }
 

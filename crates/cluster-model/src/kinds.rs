@@ -34,6 +34,8 @@ pub struct KindInfo {
     /// status strategy does; otherwise (custom resources, most kinds) UpdateStatus changes only
     /// `status`.
     pub status_update_takes_metadata: bool,
+    /// An Update of a missing object creates it (Services allow create-on-update).
+    pub create_on_update: bool,
     /// Validation rules.
     pub validate: Option<ValidateFn>,
     /// Transition rules.
@@ -58,6 +60,7 @@ impl KindInfo {
             tracks_generation: false,
             custom: false,
             status_update_takes_metadata: false,
+            create_on_update: false,
             validate: None,
             validate_transition: None,
         }
@@ -76,6 +79,7 @@ impl KindInfo {
             tracks_generation: true,
             custom: true,
             status_update_takes_metadata: false,
+            create_on_update: false,
             validate: None,
             validate_transition: None,
         }
@@ -172,6 +176,7 @@ impl KindRegistry {
         let mut i = KindInfo::builtin(svc.clone());
         i.status_subresource = true;
         i.default_status = Some(json!({}));
+        i.create_on_update = true;
         m.insert(svc, i);
         for (av, k) in [
             ("v1", "Pod"),

@@ -644,3 +644,34 @@ fn statefulset_status_update_takes_metadata_from_the_body() {
     assert_eq!(u.spec(), s.spec());
     assert_eq!(u.status(), Some(&json!({"replicas": 1})));
 }
+
+#[test]
+fn service_update_creates_a_missing_service() {
+    let (mut e, k) = setup();
+    let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default", "resourceVersion": "rv-9"},
+        "spec": {"ports": [{"port": 80}]}}));
+    let s = e.update(&k, &svc).unwrap();
+    assert!(s.uid().is_some());
+    assert!(e.get_obj(&svc.object_ref()).is_ok());
+    // other kinds: NotFound
+    assert_eq!(reason(e.update(&k, &cm("zz"))), ErrorReason::NotFound);
+}
+
+#[test]
+fn status_writes_are_validated() {
+    fn validate(o: &DynamicObject) -> Result<(), String> {
+        match o.status().and_then(|s| s.get("ready")) {
+            Some(v) if !v.is_i64() => Err("status.ready: must be an integer".into()),
+            _ => Ok(()),
+        }
+    }
+    let (mut e, _) = setup();
+    let k = KindRegistry::builtin()
+        .with(KindInfo::custom_resource(cr_kind()).with_validation(validate));
+    let t = e.create(&k, &thing("t", 1)).unwrap();
+    let bad = t.modify(|p| {
+        p.body.insert("status".into(), json!({"ready": "many"}));
+    });
+    assert_eq!(reason(e.update_status(&k, &bad)), ErrorReason::Invalid);
+}
