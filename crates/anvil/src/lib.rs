@@ -3,6 +3,7 @@
 //! [`dispatch`].
 
 pub mod registry;
+pub mod run;
 pub mod verify;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +24,10 @@ pub enum Command {
     List,
     /// Model-check a controller: ESR and its safety invariants within its scope.
     Verify(verify::VerifyArgs),
+    /// Run a controller against a real cluster (the current kubeconfig or --kubeconfig).
+    Run(run::RunArgs),
+    /// Print a controller's CustomResourceDefinition as YAML.
+    Crd(run::CrdArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -35,5 +40,7 @@ pub fn dispatch(cli: Cli) -> i32 {
             0
         }
         Command::Verify(args) => verify::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Crd(args) => run::crd(&args),
     }
 }

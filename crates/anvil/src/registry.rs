@@ -21,6 +21,10 @@ fn demo_crd() -> String {
     serde_yaml::to_string(&anvil_demo::crd()).expect("the CRD serialises")
 }
 
+fn zookeeper_crd() -> String {
+    serde_yaml::to_string(&anvil_zookeeper::crd()).expect("the CRD serialises")
+}
+
 /// Every controller, in `anvil list` order.
 pub fn controllers() -> Vec<Controller> {
     use anvil_demo::broken;
@@ -54,6 +58,24 @@ pub fn controllers() -> Vec<Controller> {
             description: "broken demo: a failed write leaves the reconcile waiting forever",
             verify: broken::verify_no_done_on_failure,
             crd: Some(demo_crd),
+        },
+        Controller {
+            name: "zookeeper",
+            description: "ZookeeperCluster: Services, ConfigMap, cluster-size znode (ZooKeeper API), StatefulSet, status",
+            verify: anvil_zookeeper::verify::verify,
+            crd: Some(zookeeper_crd),
+        },
+        Controller {
+            name: "zookeeper-569",
+            description: "broken zookeeper: znode written only right after a StatefulSet write; a crash in between loses it (zookeeper-operator #569)",
+            verify: anvil_zookeeper::verify::verify_569,
+            crd: Some(zookeeper_crd),
+        },
+        Controller {
+            name: "zookeeper-adopt",
+            description: "broken zookeeper: updates a StatefulSet without checking its owner (CR deleted and re-created)",
+            verify: anvil_zookeeper::verify::verify_adopt,
+            crd: Some(zookeeper_crd),
         },
     ]
 }

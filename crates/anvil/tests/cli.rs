@@ -25,6 +25,9 @@ fn list_names_every_controller() {
         "demo-alreadyexists-fatal",
         "demo-adopt-orphan",
         "demo-no-done-on-failure",
+        "zookeeper",
+        "zookeeper-569",
+        "zookeeper-adopt",
     ] {
         assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
     }
