@@ -241,12 +241,6 @@ impl Etcd {
             obj.name().to_string()
         };
         let key = ObjectRef::new(obj.kind().clone(), obj.namespace(), name.clone());
-        if self.objects.contains_key(&key) {
-            return Err(err(
-                ErrorReason::AlreadyExists,
-                format!("{key} already exists"),
-            ));
-        }
         let candidate = obj.modify(|p| {
             p.metadata.name = Some(name.clone());
             p.metadata.deletion_timestamp = None;
@@ -262,8 +256,15 @@ impl Etcd {
                 }
             }
         });
-        // validated as it would be stored (a discarded status is not validated)
+        // validated as it would be stored (a discarded status is not validated), and before
+        // the existence check, as the real server does (validation runs in BeforeCreate)
         Self::check_common(info, &candidate)?;
+        if self.objects.contains_key(&key) {
+            return Err(err(
+                ErrorReason::AlreadyExists,
+                format!("{key} already exists"),
+            ));
+        }
         let uid = self.next_uid();
         let rv = self.next_rv();
         let stored = candidate.modify(|p| {
@@ -353,6 +354,16 @@ impl Etcd {
         Self::check_namespace(info, obj)?;
         let key = obj.object_ref();
         if info.create_on_update && !self.objects.contains_key(&key) {
+            // the uid precondition is checked against the (empty) missing object; a
+            // resourceVersion is ignored
+            if let Some(uid) = obj.uid() {
+                return Err(err(
+                    ErrorReason::Conflict,
+                    format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: "
+                    ),
+                ));
+            }
             let fresh = obj.modify(|p| {
                 p.metadata.resource_version = None;
                 p.metadata.uid = None;
@@ -460,9 +471,13 @@ impl Etcd {
         } else {
             cur.modify(set_status)
         };
-        // the kind's rules apply to status writes too (e.g. a CRD's status schema)
+        // the kind's rules apply to status writes too (e.g. a CRD's status schema), and so do
+        // its transition rules (e.g. StatefulSet status.collisionCount cannot be decremented)
         if let Some(v) = info.validate {
             v(&new).map_err(|m| err(ErrorReason::Invalid, m))?;
+        }
+        if let Some(t) = info.validate_transition {
+            t(&cur, &new).map_err(|m| err(ErrorReason::Invalid, m))?;
         }
         Ok(self.commit(info, &cur, new))
     }
@@ -505,6 +520,49 @@ impl Etcd {
             self.commit(info, &cur, new);
         }
         Ok(())
+    }
+}
+
+/// Whether the owner reference `r` of `obj` resolves to a live owner: an object of the
+/// referenced kind and name, in `obj`'s namespace, with the referenced uid.
+pub fn owner_resolves(etcd: &Etcd, obj: &DynamicObject, r: &anvil_objects::OwnerReference) -> bool {
+    let key = ObjectRef::new(
+        Kind::new(&r.api_version, &r.kind),
+        obj.namespace(),
+        r.name.clone(),
+    );
+    etcd.objects
+        .get(&key)
+        .is_some_and(|o| o.uid() == Some(r.uid.as_str()))
+}
+
+/// The garbage collector's rule (DESIGN.md §5): an object is garbage once it has owner
+/// references and none of them resolves to a live owner with the same uid
+/// ([`owner_resolves`]). The model's garbage-collector action (`model::Action::Gc`) is enabled
+/// exactly for these objects and runs [`Etcd::collect_garbage`]; `crates/fidelity/tests/gc.rs`
+/// compares this rule with the real kube-controller-manager.
+pub fn garbage_collectable(etcd: &Etcd, key: &ObjectRef) -> bool {
+    etcd.objects.get(key).is_some_and(|o| {
+        let refs = o.metadata().owner_references.as_deref().unwrap_or_default();
+        !refs.is_empty() && !refs.iter().any(|r| owner_resolves(etcd, o, r))
+    })
+}
+
+impl Etcd {
+    /// The garbage collector's deletion of `key`: a Delete with a uid precondition (the uid
+    /// of the object it judged to be garbage). An object with finalizers only gets its
+    /// deletionTimestamp (a no-op when it already has one).
+    pub fn collect_garbage(
+        &mut self,
+        kinds: &KindRegistry,
+        key: &ObjectRef,
+    ) -> Result<(), ApiError> {
+        let o = self.objects.get(key).ok_or_else(|| not_found(key))?;
+        let pre = Preconditions {
+            uid: o.uid().map(str::to_string),
+            resource_version: None,
+        };
+        self.delete(kinds, key, Some(&pre))
     }
 }
 

@@ -132,6 +132,21 @@ fn sts_validate(o: &DynamicObject) -> Result<(), String> {
 }
 
 fn sts_transition(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
+    // ValidateStatefulSetStatusUpdate: status.collisionCount cannot be decremented (nor
+    // dropped once set)
+    let collisions = |o: &DynamicObject| {
+        o.status()
+            .and_then(|s| s.get("collisionCount"))
+            .and_then(Value::as_i64)
+    };
+    if let Some(was) = collisions(old)
+        && collisions(new).is_none_or(|now| now < was)
+    {
+        return Err(format!(
+            "status.collisionCount: Invalid value: {}: cannot be decremented",
+            collisions(new).unwrap_or(0)
+        ));
+    }
     for f in [
         "selector",
         "serviceName",
@@ -229,6 +244,7 @@ impl KindRegistry {
                 i.tracks_generation,
                 i.custom,
                 i.status_update_takes_metadata,
+                i.create_on_update,
             )
                 .hash(&mut h);
             i.default_status

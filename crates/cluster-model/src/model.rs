@@ -323,17 +323,6 @@ where
     v
 }
 
-fn owner_resolves(etcd: &Etcd, obj: &DynamicObject, r: &anvil_objects::OwnerReference) -> bool {
-    let key = ObjectRef::new(
-        Kind::new(&r.api_version, &r.kind),
-        obj.namespace(),
-        r.name.clone(),
-    );
-    etcd.objects
-        .get(&key)
-        .is_some_and(|o| o.uid() == Some(r.uid.as_str()))
-}
-
 /// The status a built-in controller settles on, if it manages this kind.
 pub fn settled_status(obj: &DynamicObject) -> Option<Value> {
     let generation = obj.metadata().generation.unwrap_or(0);
@@ -544,8 +533,7 @@ where
             }
         }
         for (k, o) in s.etcd.objects.iter() {
-            let refs = o.metadata().owner_references.as_deref().unwrap_or_default();
-            if !refs.is_empty() && !refs.iter().any(|r| owner_resolves(&s.etcd, o, r)) {
+            if crate::api::garbage_collectable(&s.etcd, k) {
                 out.push(Action::Gc(k.clone()));
             }
             if let Some(st) = settled_status(o)
@@ -647,12 +635,7 @@ where
                 n.faults.set(*f, false);
             }
             Action::Gc(k) => {
-                let o = s.etcd.objects.get(k)?;
-                let pre = anvil_reconciler::Preconditions {
-                    uid: o.uid().map(str::to_string),
-                    resource_version: None,
-                };
-                n.etcd.delete(&self.kinds, k, Some(&pre)).ok()?;
+                n.etcd.collect_garbage(&self.kinds, k).ok()?;
             }
             Action::Builtin(k) => {
                 let o = s.etcd.objects.get(k)?;

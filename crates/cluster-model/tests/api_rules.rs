@@ -659,6 +659,17 @@ fn service_update_creates_a_missing_service() {
 }
 
 #[test]
+fn service_create_on_update_checks_a_uid_precondition() {
+    // FIDELITY.md F13: the uid precondition is checked against the missing (empty) object.
+    let (mut e, k) = setup();
+    let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default", "uid": "uid-9"},
+        "spec": {"ports": [{"port": 80}]}}));
+    assert_eq!(reason(e.update(&k, &svc)), ErrorReason::Conflict);
+    assert!(e.get_obj(&svc.object_ref()).is_err());
+}
+
+#[test]
 fn status_writes_are_validated() {
     fn validate(o: &DynamicObject) -> Result<(), String> {
         match o.status().and_then(|s| s.get("ready")) {
@@ -674,4 +685,87 @@ fn status_writes_are_validated() {
         p.body.insert("status".into(), json!({"ready": "many"}));
     });
     assert_eq!(reason(e.update_status(&k, &bad)), ErrorReason::Invalid);
+}
+
+#[test]
+fn create_validates_before_checking_existence() {
+    // FIDELITY.md F11: the real server validates in BeforeCreate, before the storage
+    // answers AlreadyExists.
+    let (mut e, k) = setup();
+    e.create(&k, &thing("t", 1)).unwrap();
+    assert_eq!(reason(e.create(&k, &thing("t", 11))), ErrorReason::Invalid);
+    assert_eq!(
+        reason(e.create(&k, &thing("t", 2))),
+        ErrorReason::AlreadyExists
+    );
+}
+
+#[test]
+fn statefulset_collision_count_cannot_be_decremented() {
+    // FIDELITY.md F12: status writes are checked by the kind's transition rules; the
+    // StatefulSet status strategy refuses to decrement (or drop) status.collisionCount.
+    let (mut e, k) = setup();
+    let s = e.create(&k, &sts("s", 1)).unwrap();
+    let with = |c: Option<i64>| {
+        move |p: &mut anvil_objects::ObjectParts| {
+            let mut st = json!({"replicas": 0});
+            if let Some(c) = c {
+                st["collisionCount"] = json!(c);
+            }
+            p.body.insert("status".into(), st);
+        }
+    };
+    let s = e.update_status(&k, &s.modify(with(Some(1)))).unwrap();
+    assert_eq!(
+        reason(e.update_status(&k, &s.modify(with(Some(0))))),
+        ErrorReason::Invalid
+    );
+    assert_eq!(
+        reason(e.update_status(&k, &s.modify(with(None)))),
+        ErrorReason::Invalid
+    );
+    assert!(e.update_status(&k, &s.modify(with(Some(2)))).is_ok());
+}
+
+#[test]
+fn garbage_is_an_object_none_of_whose_owners_resolves() {
+    use anvil_cluster_model::api::garbage_collectable;
+    let (mut e, k) = setup();
+    let a = e.create(&k, &cm("owner-a")).unwrap();
+    let b = e.create(&k, &cm("owner-b")).unwrap();
+    let owned = |name: &str, owners: &[&DynamicObject]| {
+        let refs = owners.iter().map(|o| owner_of(o).controller_reference());
+        with_finalizer(cm(name)).modify(|p| {
+            p.metadata.owner_references = Some(refs.collect());
+            p.metadata.finalizers = None;
+        })
+    };
+    let plain = e.create(&k, &cm("plain")).unwrap();
+    let d1 = e.create(&k, &owned("d1", &[&a])).unwrap();
+    // two controller references are invalid: use a non-controller second reference
+    let d2 = e
+        .create(
+            &k,
+            &owned("d2", &[&a]).modify(|p| {
+                let mut r = owner_of(&b).controller_reference();
+                r.controller = None;
+                p.metadata.owner_references.as_mut().unwrap().push(r);
+            }),
+        )
+        .unwrap();
+    for o in [&a, &b, &plain, &d1, &d2] {
+        assert!(!garbage_collectable(&e, &o.object_ref()));
+    }
+    e.delete(&k, &a.object_ref(), None).unwrap();
+    assert!(garbage_collectable(&e, &d1.object_ref()));
+    assert!(
+        !garbage_collectable(&e, &d2.object_ref()),
+        "owner b still resolves"
+    );
+    // an owner recreated under the same name has a new uid: it does not resolve
+    e.create(&k, &cm("owner-a")).unwrap();
+    assert!(garbage_collectable(&e, &d1.object_ref()));
+    e.collect_garbage(&k, &d1.object_ref()).unwrap();
+    assert!(e.get_obj(&d1.object_ref()).is_err());
+    assert!(!garbage_collectable(&e, &d1.object_ref()));
 }

@@ -106,7 +106,7 @@ impl fmt::Debug for Content {
 
 /// The label value of label variant `l`.
 pub fn label_value(l: u8) -> &'static str {
-    if l % 2 == 0 { "x" } else { "y" }
+    if l.is_multiple_of(2) { "x" } else { "y" }
 }
 
 /// One generated request.

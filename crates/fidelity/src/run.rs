@@ -143,21 +143,6 @@ impl Memory {
         object(&kind.kind(), ns, meta, body)
     }
 
-    /// FIDELITY.md D7 (open: model bug): the model keeps `metadata.generateName` on Update
-    /// while the real server drops it when the body leaves it out. Updates of generated
-    /// objects therefore carry their generateName, as read-modify-write controllers do.
-    fn with_generate_name(&self, k: TestKind, o: DynamicObject) -> DynamicObject {
-        let generated = self
-            .generated
-            .get(&k)
-            .is_some_and(|g| g.iter().any(|n| n == o.name()));
-        if generated {
-            o.modify(|p| p.metadata.generate_name = Some(GENERATE_PREFIX.into()))
-        } else {
-            o
-        }
-    }
-
     /// The concrete request of `op` on this side.
     fn request(&self, op: &Op, ns: &str) -> KubeRequest {
         let key = |k: TestKind, n: &str| ObjectRef::new(k.kind(), ns, n);
@@ -185,9 +170,7 @@ impl Memory {
                 let name = self.name(k, n);
                 let rv = self.rv(k, &name, rv);
                 let uid = self.uid(k, &name, uid);
-                KubeRequest::Update(
-                    self.with_generate_name(k, self.build(k, ns, Some(&name), &c, None, rv, uid)),
-                )
+                KubeRequest::Update(self.build(k, ns, Some(&name), &c, None, rv, uid))
             }
             Op::UpdateStatus(k, n, s, rv, uid) => {
                 let name = self.name(k, n);
@@ -210,10 +193,7 @@ impl Memory {
             Op::GetThenUpdate(k, n, c, a) => {
                 let name = self.name(k, n);
                 KubeRequest::GetThenUpdate {
-                    obj: self.with_generate_name(
-                        k,
-                        self.build(k, ns, Some(&name), &c, None, None, None),
-                    ),
+                    obj: self.build(k, ns, Some(&name), &c, None, None, None),
                     owner: self.owners[usize::from(!a)].clone(),
                 }
             }

@@ -1,51 +1,38 @@
 //! Garbage collection and finalizers against the real kube-controller-manager: owner deleted
 //! -> dependents deleted (unless another owner still resolves); finalizer removed -> object
-//! gone. The model side applies the model's garbage-collector rule (`model.rs`, `Action::Gc`:
-//! delete, with a uid precondition, an object none of whose owner references resolves to a
-//! live object with the same uid) until nothing changes; the real side is polled until it
-//! reaches the same store contents.
+//! gone. The model side applies the model's own garbage-collector rule and action
+//! (`anvil_cluster_model::api::garbage_collectable` / `Etcd::collect_garbage`, exactly what
+//! `model::Action::Gc` runs: delete, with a uid precondition, an object none of whose owner
+//! references resolves to a live object with the same uid) until nothing changes; the real
+//! side is polled until it reaches the same store contents.
 
 use anvil_cluster_model::Etcd;
+use anvil_cluster_model::api::garbage_collectable;
 use anvil_fidelity::Harness;
 use anvil_fidelity::kinds::{FINALIZER, TestKind, object, registry};
-use anvil_objects::{DynamicObject, Kind, ObjectRef};
-use anvil_reconciler::{KubeRequest, KubeResponse, Preconditions};
+use anvil_objects::{DynamicObject, ObjectRef};
+use anvil_reconciler::{KubeRequest, KubeResponse};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-/// The model's GC rule, run to a fixpoint (mirrors `model.rs` `Action::Gc` / `owner_resolves`;
-/// an object already marked for deletion waits for its finalizers).
+/// The model's garbage collector (`anvil_cluster_model::api::garbage_collectable`, the rule
+/// that enables `model::Action::Gc`, and `Etcd::collect_garbage`, its effect) run until
+/// nothing changes.
 fn gc_fixpoint(etcd: &mut Etcd) {
     let kinds = registry();
     loop {
-        let victim = etcd.objects.iter().find_map(|(k, o)| {
-            let refs = o.metadata().owner_references.as_deref().unwrap_or_default();
-            let resolves = |r: &anvil_objects::OwnerReference| {
-                let key = ObjectRef::new(
-                    Kind::new(&r.api_version, &r.kind),
-                    o.namespace(),
-                    r.name.clone(),
-                );
-                etcd.objects
-                    .get(&key)
-                    .is_some_and(|x| x.uid() == Some(r.uid.as_str()))
-            };
-            (o.metadata().deletion_timestamp.is_none()
-                && !refs.is_empty()
-                && !refs.iter().any(resolves))
-            .then(|| (k.clone(), o.uid().map(str::to_string)))
-        });
-        let Some((key, uid)) = victim else { return };
-        etcd.delete(
-            &kinds,
-            &key,
-            Some(&Preconditions {
-                uid,
-                resource_version: None,
-            }),
-        )
-        .expect("the GC's delete succeeds");
+        let before = etcd.clone();
+        let keys: Vec<ObjectRef> = etcd.objects.keys().cloned().collect();
+        for key in keys {
+            if garbage_collectable(etcd, &key) {
+                etcd.collect_garbage(&kinds, &key)
+                    .expect("the GC's delete succeeds");
+            }
+        }
+        if *etcd == before {
+            return;
+        }
     }
 }
 
