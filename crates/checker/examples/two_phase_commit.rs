@@ -9,7 +9,11 @@ use anvil_checker::{Checker, models::TwoPhaseCommit};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let liveness = args.iter().any(|a| a == "--liveness");
-    let nums: Vec<usize> = args.iter().filter(|a| !a.starts_with("--")).map(|a| a.parse().expect("number")).collect();
+    let nums: Vec<usize> = args
+        .iter()
+        .filter(|a| !a.starts_with("--"))
+        .map(|a| a.parse().expect("number"))
+        .collect();
     let n = nums.first().copied().unwrap_or(3);
     let m = TwoPhaseCommit::new(n);
     let mut checker = Checker::new(&m).property(TwoPhaseCommit::consistent());

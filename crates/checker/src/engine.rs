@@ -424,20 +424,21 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
                   force: bool,
                   last: &mut Instant| {
         if let Some(p) = progress.as_mut()
-            && (force || last.elapsed() >= interval) {
-                *last = Instant::now();
-                let secs = start.elapsed().as_secs_f64();
-                let states = sh.states.load(Ordering::Relaxed);
-                p(&crate::Progress {
-                    states,
-                    transitions: sh.transitions.load(Ordering::Relaxed),
-                    queue,
-                    depth,
-                    states_per_second: states as f64 / secs.max(1e-9),
-                    seconds: secs,
-                    phase: "explore",
-                });
-            }
+            && (force || last.elapsed() >= interval)
+        {
+            *last = Instant::now();
+            let secs = start.elapsed().as_secs_f64();
+            let states = sh.states.load(Ordering::Relaxed);
+            p(&crate::Progress {
+                states,
+                transitions: sh.transitions.load(Ordering::Relaxed),
+                queue,
+                depth,
+                states_per_second: states as f64 / secs.max(1e-9),
+                seconds: secs,
+                phase: "explore",
+            });
+        }
     };
     let check_memory = |graph: &Option<Graph>, frontier_len: usize| -> u64 {
         let est = sh.table.bytes()

@@ -44,5 +44,7 @@ pub mod validate;
 pub use checker::Checker;
 pub use machine::{Fairness, Machine};
 pub use property::{Predicate, Property, PropertyKind};
-pub use result::{CheckResult, Counterexample, Progress, ProgressFn, PropertyStatus, Step, Verdict};
+pub use result::{
+    CheckResult, Counterexample, Progress, ProgressFn, PropertyStatus, Step, Verdict,
+};
 pub use validate::validate;

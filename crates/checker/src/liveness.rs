@@ -162,9 +162,10 @@ fn find_fair_component(
         sc.set_mark = set_mark;
         for comp in comps {
             if let Some(a) = accept
-                && !comp.iter().any(|&v| a[v as usize]) {
-                    continue;
-                }
+                && !comp.iter().any(|&v| a[v as usize])
+            {
+                continue;
+            }
             sc.stamp += 1;
             let cs = sc.stamp;
             for &v in &comp {

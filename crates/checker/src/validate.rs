@@ -128,12 +128,13 @@ fn check_fairness<M: Machine>(m: &M, cycle: &[Step<M>]) -> Result<(), String> {
     let mut prev = *states.last().unwrap();
     for st in cycle {
         if let Some(a) = &st.action
-            && st.state != *prev {
-                let f = m.fairness(prev, a);
-                if f.is_fair() {
-                    taken.insert(f);
-                }
+            && st.state != *prev
+        {
+            let f = m.fairness(prev, a);
+            if f.is_fair() {
+                taken.insert(f);
             }
+        }
         prev = &st.state;
     }
     let en: Vec<HashSet<_>> = states.iter().map(|s| enabled(m, s)).collect();

@@ -22,7 +22,11 @@ impl Machine for Sym {
     fn next_state(&self, s: &TwoPhaseState, a: &TwoPhaseAction) -> Option<TwoPhaseState> {
         self.0.next_state(s, a)
     }
-    fn fairness(&self, s: &TwoPhaseState, a: &TwoPhaseAction) -> Fairness<std::mem::Discriminant<TwoPhaseAction>> {
+    fn fairness(
+        &self,
+        s: &TwoPhaseState,
+        a: &TwoPhaseAction,
+    ) -> Fairness<std::mem::Discriminant<TwoPhaseAction>> {
         match self.0.fairness(s, a) {
             Fairness::Weak(_) => Fairness::Weak(std::mem::discriminant(a)),
             _ => Fairness::Unfair,
@@ -31,7 +35,13 @@ impl Machine for Sym {
     fn representative(&self, s: TwoPhaseState) -> TwoPhaseState {
         let n = s.rm_state.len();
         let mut idx: Vec<usize> = (0..n).collect();
-        let key = |i: usize| (s.rm_state[i], s.tm_prepared[i], s.msgs.contains(&Message::Prepared(i)));
+        let key = |i: usize| {
+            (
+                s.rm_state[i],
+                s.tm_prepared[i],
+                s.msgs.contains(&Message::Prepared(i)),
+            )
+        };
         idx.sort_by_key(|&i| key(i));
         let mut new_of = vec![0; n];
         for (new, &old) in idx.iter().enumerate() {
@@ -60,9 +70,14 @@ fn symmetry_reduction_keeps_verdicts() {
         .property(Property::always("consistent", |s: &TwoPhaseState| {
             !(s.rm_state.contains(&RmState::Aborted) && s.rm_state.contains(&RmState::Committed))
         }))
-        .property(Property::eventually_always("all decided", |s: &TwoPhaseState| {
-            s.rm_state.iter().all(|r| matches!(r, RmState::Committed | RmState::Aborted))
-        }))
+        .property(Property::eventually_always(
+            "all decided",
+            |s: &TwoPhaseState| {
+                s.rm_state
+                    .iter()
+                    .all(|r| matches!(r, RmState::Committed | RmState::Aborted))
+            },
+        ))
         .run();
     assert!(r.holds(), "{:?}", r.verdict);
     assert!(r.states < 8832, "{}", r.states);
@@ -99,7 +114,11 @@ impl Machine for RvMachine {
     type Action = RvAct;
     type FairnessKey = RvAct;
     fn init_states(&self) -> Vec<Rv> {
-        vec![Rv { rv: 1, seen: 0, fault_on: true }]
+        vec![Rv {
+            rv: 1,
+            seen: 0,
+            fault_on: true,
+        }]
     }
     fn actions(&self, _s: &Rv, out: &mut Vec<RvAct>) {
         out.extend([RvAct::Write, RvAct::Read, RvAct::StopWrites]);
@@ -129,15 +148,25 @@ impl Machine for RvMachine {
         vals.sort();
         vals.dedup();
         let r = |v: u64| vals.iter().position(|x| *x == v).unwrap() as u64;
-        Rv { rv: r(s.rv), seen: r(s.seen), fault_on: s.fault_on }
+        Rv {
+            rv: r(s.rv),
+            seen: r(s.seen),
+            fault_on: s.fault_on,
+        }
     }
 }
 
 #[test]
 fn counter_abstraction_makes_space_finite() {
     let up_to_date = || Property::eventually_always("reader catches up", |s: &Rv| s.seen == s.rv);
-    let r = Checker::new(&RvMachine { canonical: false }).state_limit(10_000).property(up_to_date()).run();
-    assert!(matches!(r.verdict, Verdict::Incomplete { .. }), "unbounded counter must not be reported as holding");
+    let r = Checker::new(&RvMachine { canonical: false })
+        .state_limit(10_000)
+        .property(up_to_date())
+        .run();
+    assert!(
+        matches!(r.verdict, Verdict::Incomplete { .. }),
+        "unbounded counter must not be reported as holding"
+    );
     let m = RvMachine { canonical: true };
     let r = Checker::new(&m).property(up_to_date()).run();
     assert!(r.complete);

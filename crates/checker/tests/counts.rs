@@ -34,7 +34,9 @@ fn tcommit_3() {
 #[test]
 fn safety_counterexample_is_shortest_and_valid() {
     let m = TwoPhaseCommit::new(3);
-    let p = Property::always("nobody commits", |s: &TwoPhaseState| !s.rm_state.contains(&RmState::Committed));
+    let p = Property::always("nobody commits", |s: &TwoPhaseState| {
+        !s.rm_state.contains(&RmState::Committed)
+    });
     for (threads, live) in [(1, false), (2, false), (2, true)] {
         let mut c = Checker::new(&m).threads(threads).property(p.clone());
         if live {
@@ -44,7 +46,9 @@ fn safety_counterexample_is_shortest_and_valid() {
         let r = c.run();
         let cx = r.counterexample().expect("violated");
         assert!(!r.complete);
-        let Counterexample::Path { steps, .. } = cx else { panic!() };
+        let Counterexample::Path { steps, .. } = cx else {
+            panic!()
+        };
         // 3 x RmPrepare, 3 x TmRcvPrepared, TmCommit, RmRcvCommitMsg: 8 steps
         assert_eq!(steps.len(), 9, "{cx:?}");
         validate(&m, &p, cx).unwrap();
@@ -54,23 +58,39 @@ fn safety_counterexample_is_shortest_and_valid() {
 #[test]
 fn state_limit_gives_incomplete_result() {
     let m = TwoPhaseCommit::new(5);
-    let r = Checker::new(&m).state_limit(1000).property(TwoPhaseCommit::consistent()).run();
+    let r = Checker::new(&m)
+        .state_limit(1000)
+        .property(TwoPhaseCommit::consistent())
+        .run();
     assert!(!r.complete);
     assert!(!r.holds());
-    let Verdict::Incomplete { reason } = &r.verdict else { panic!("{:?}", r.verdict) };
+    let Verdict::Incomplete { reason } = &r.verdict else {
+        panic!("{:?}", r.verdict)
+    };
     assert!(reason.contains("state limit"), "{reason}");
     assert!(r.states >= 1000 && r.states < 8832);
-    assert!(matches!(r.property("consistent"), Some(PropertyStatus::Unknown)));
+    assert!(matches!(
+        r.property("consistent"),
+        Some(PropertyStatus::Unknown)
+    ));
     // liveness too
-    let r = Checker::new(&m).state_limit(1000).property(TwoPhaseCommit::eventually_all_decided()).run();
+    let r = Checker::new(&m)
+        .state_limit(1000)
+        .property(TwoPhaseCommit::eventually_all_decided())
+        .run();
     assert!(matches!(r.verdict, Verdict::Incomplete { .. }));
 }
 
 #[test]
 fn memory_limit_gives_incomplete_result() {
     let m = TwoPhaseCommit::new(5);
-    let r = Checker::new(&m).memory_limit(1).property(TwoPhaseCommit::consistent()).run();
-    let Verdict::Incomplete { reason } = &r.verdict else { panic!("{:?}", r.verdict) };
+    let r = Checker::new(&m)
+        .memory_limit(1)
+        .property(TwoPhaseCommit::consistent())
+        .run();
+    let Verdict::Incomplete { reason } = &r.verdict else {
+        panic!("{:?}", r.verdict)
+    };
     assert!(reason.contains("memory limit"), "{reason}");
     assert!(!r.complete);
 }
@@ -93,9 +113,18 @@ fn thread_counts_agree() {
         let m = TwoPhaseCommit::new(n);
         let a = Checker::new(&m).threads(1).run();
         let b = Checker::new(&m).threads(2).run();
-        let c = Checker::new(&m).threads(2).property(TwoPhaseCommit::eventually_all_decided()).run();
-        assert_eq!((a.states, a.transitions, a.max_depth), (b.states, b.transitions, b.max_depth));
-        assert_eq!((a.states, a.transitions, a.max_depth), (c.states, c.transitions, c.max_depth));
+        let c = Checker::new(&m)
+            .threads(2)
+            .property(TwoPhaseCommit::eventually_all_decided())
+            .run();
+        assert_eq!(
+            (a.states, a.transitions, a.max_depth),
+            (b.states, b.transitions, b.max_depth)
+        );
+        assert_eq!(
+            (a.states, a.transitions, a.max_depth),
+            (c.states, c.transitions, c.max_depth)
+        );
         assert!(c.holds());
     }
 }

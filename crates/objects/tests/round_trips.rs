@@ -1,23 +1,30 @@
 //! Property tests: typed <-> dynamic <-> JSON round trips and hash stability.
 
-use anvil_objects::{DynamicObject, Kind, is_controlled_by, is_owned_only_by, Owner};
+use anvil_objects::{DynamicObject, Kind, Owner, is_controlled_by, is_owned_only_by};
+use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, PersistentVolumeClaim, Pod, PodSpec, PodTemplateSpec, Secret, Service,
     ServiceAccount, ServicePort, ServiceSpec,
 };
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding, RoleRef, PolicyRule};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta, OwnerReference};
-use k8s_openapi::ByteString;
 use kube::CustomResource;
 use proptest::prelude::*;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
-#[kube(group = "test.anvil.dev", version = "v1", kind = "Widget", namespaced, status = "WidgetStatus", derive = "PartialEq")]
+#[kube(
+    group = "test.anvil.dev",
+    version = "v1",
+    kind = "Widget",
+    namespaced,
+    status = "WidgetStatus",
+    derive = "PartialEq"
+)]
 pub struct WidgetSpec {
     pub size: i32,
     pub tags: Vec<String>,
@@ -37,7 +44,13 @@ fn labels() -> impl Strategy<Value = BTreeMap<String, String>> {
 }
 
 fn meta() -> impl Strategy<Value = ObjectMeta> {
-    (name(), name(), labels(), prop::option::of("[0-9]{1,5}"), prop::option::of(name()))
+    (
+        name(),
+        name(),
+        labels(),
+        prop::option::of("[0-9]{1,5}"),
+        prop::option::of(name()),
+    )
         .prop_map(|(name, namespace, labels, rv, owner)| ObjectMeta {
             name: Some(name),
             namespace: Some(namespace),
@@ -66,7 +79,10 @@ fn config_map() -> impl Strategy<Value = ConfigMap> {
 }
 
 fn secret() -> impl Strategy<Value = Secret> {
-    (meta(), prop::collection::btree_map("[a-z]{1,5}", prop::collection::vec(any::<u8>(), 0..8), 0..3))
+    (
+        meta(),
+        prop::collection::btree_map("[a-z]{1,5}", prop::collection::vec(any::<u8>(), 0..8), 0..3),
+    )
         .prop_map(|(metadata, data)| Secret {
             metadata,
             data: Some(data.into_iter().map(|(k, v)| (k, ByteString(v))).collect()),
@@ -80,7 +96,11 @@ fn service() -> impl Strategy<Value = Service> {
         metadata,
         spec: Some(ServiceSpec {
             cluster_ip: headless.then(|| "None".to_string()),
-            ports: Some(vec![ServicePort { name: Some("client".into()), port, ..Default::default() }]),
+            ports: Some(vec![ServicePort {
+                name: Some("client".into()),
+                port,
+                ..Default::default()
+            }]),
             ..Default::default()
         }),
         ..Default::default()
@@ -88,40 +108,60 @@ fn service() -> impl Strategy<Value = Service> {
 }
 
 fn stateful_set() -> impl Strategy<Value = StatefulSet> {
-    (meta(), 0..10i32, name(), labels()).prop_map(|(metadata, replicas, image, labels)| StatefulSet {
-        metadata,
-        spec: Some(StatefulSetSpec {
-            replicas: Some(replicas),
-            selector: LabelSelector { match_labels: Some(labels.clone()), ..Default::default() },
-            service_name: Some("svc".into()),
-            template: PodTemplateSpec {
-                metadata: Some(ObjectMeta { labels: Some(labels), ..Default::default() }),
-                spec: Some(PodSpec {
-                    containers: vec![Container { name: "c".into(), image: Some(image), ..Default::default() }],
+    (meta(), 0..10i32, name(), labels()).prop_map(|(metadata, replicas, image, labels)| {
+        StatefulSet {
+            metadata,
+            spec: Some(StatefulSetSpec {
+                replicas: Some(replicas),
+                selector: LabelSelector {
+                    match_labels: Some(labels.clone()),
                     ..Default::default()
-                }),
-            },
+                },
+                service_name: Some("svc".into()),
+                template: PodTemplateSpec {
+                    metadata: Some(ObjectMeta {
+                        labels: Some(labels),
+                        ..Default::default()
+                    }),
+                    spec: Some(PodSpec {
+                        containers: vec![Container {
+                            name: "c".into(),
+                            image: Some(image),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                },
+                ..Default::default()
+            }),
             ..Default::default()
-        }),
-        ..Default::default()
+        }
     })
 }
 
 fn widget() -> impl Strategy<Value = Widget> {
-    (meta(), any::<i32>(), prop::collection::vec(name(), 0..3), prop::option::of(any::<bool>())).prop_map(
-        |(metadata, size, tags, ready)| {
+    (
+        meta(),
+        any::<i32>(),
+        prop::collection::vec(name(), 0..3),
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(metadata, size, tags, ready)| {
             let mut w = Widget::new(metadata.name.as_deref().unwrap(), WidgetSpec { size, tags });
             w.metadata = metadata;
             w.status = ready.map(|ready| WidgetStatus { ready });
             w
-        },
-    )
+        })
 }
 
 /// typed -> dynamic -> typed, dynamic -> JSON -> dynamic, and the fingerprint survives all.
 fn round_trip<K>(obj: &K) -> Result<(), TestCaseError>
 where
-    K: kube::Resource<DynamicType = ()> + Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+    K: kube::Resource<DynamicType = ()>
+        + Serialize
+        + DeserializeOwned
+        + PartialEq
+        + std::fmt::Debug,
 {
     let dynamic = DynamicObject::from_typed(obj).unwrap();
     prop_assert_eq!(dynamic.kind(), &Kind::of::<K>());
@@ -132,7 +172,8 @@ where
     let reparsed = DynamicObject::from_json(json).unwrap();
     prop_assert_eq!(&reparsed, &dynamic);
     prop_assert_eq!(reparsed.fingerprint(), dynamic.fingerprint());
-    let via_serde: DynamicObject = serde_json::from_str(&serde_json::to_string(&dynamic).unwrap()).unwrap();
+    let via_serde: DynamicObject =
+        serde_json::from_str(&serde_json::to_string(&dynamic).unwrap()).unwrap();
     prop_assert_eq!(via_serde, dynamic);
     Ok(())
 }
@@ -175,26 +216,55 @@ proptest! {
 
 #[test]
 fn every_supported_builtin_kind_round_trips() {
-    let m = ObjectMeta { name: Some("x".into()), namespace: Some("ns".into()), ..Default::default() };
+    let m = ObjectMeta {
+        name: Some("x".into()),
+        namespace: Some("ns".into()),
+        ..Default::default()
+    };
     fn check<K>(obj: K)
     where
-        K: kube::Resource<DynamicType = ()> + Serialize + DeserializeOwned + PartialEq + std::fmt::Debug,
+        K: kube::Resource<DynamicType = ()>
+            + Serialize
+            + DeserializeOwned
+            + PartialEq
+            + std::fmt::Debug,
     {
         round_trip(&obj).unwrap();
     }
-    check(ServiceAccount { metadata: m.clone(), ..Default::default() });
+    check(ServiceAccount {
+        metadata: m.clone(),
+        ..Default::default()
+    });
     check(Role {
         metadata: m.clone(),
-        rules: Some(vec![PolicyRule { verbs: vec!["get".into()], resources: Some(vec!["pods".into()]), api_groups: Some(vec!["".into()]), ..Default::default() }]),
+        rules: Some(vec![PolicyRule {
+            verbs: vec!["get".into()],
+            resources: Some(vec!["pods".into()]),
+            api_groups: Some(vec!["".into()]),
+            ..Default::default()
+        }]),
     });
     check(RoleBinding {
         metadata: m.clone(),
-        role_ref: RoleRef { api_group: "rbac.authorization.k8s.io".into(), kind: "Role".into(), name: "r".into() },
+        role_ref: RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: "Role".into(),
+            name: "r".into(),
+        },
         subjects: None,
     });
-    check(DaemonSet { metadata: m.clone(), ..Default::default() });
-    check(Pod { metadata: m.clone(), ..Default::default() });
-    check(PersistentVolumeClaim { metadata: m, ..Default::default() });
+    check(DaemonSet {
+        metadata: m.clone(),
+        ..Default::default()
+    });
+    check(Pod {
+        metadata: m.clone(),
+        ..Default::default()
+    });
+    check(PersistentVolumeClaim {
+        metadata: m,
+        ..Default::default()
+    });
 }
 
 /// The fingerprint is the same in every run and on every machine: pinned to a literal.
@@ -206,7 +276,12 @@ fn fingerprint_is_stable_across_runs() {
         "data": {"a": "1", "b": "2"},
     }))
     .unwrap();
-    assert_eq!(obj.fingerprint(), 0xee8f_e7f0_afe6_b405, "fingerprint changed: {:#x}", obj.fingerprint());
+    assert_eq!(
+        obj.fingerprint(),
+        0xee8f_e7f0_afe6_b405,
+        "fingerprint changed: {:#x}",
+        obj.fingerprint()
+    );
 }
 
 #[test]
@@ -227,7 +302,9 @@ fn malformed_json_is_an_error_not_a_panic() {
 #[test]
 fn modify_copies_on_write() {
     let a = DynamicObject::named(Kind::of::<ConfigMap>(), "ns", "a");
-    let b = a.modify(|p| { p.body.insert("data".into(), serde_json::json!({"k": "v"})); });
+    let b = a.modify(|p| {
+        p.body.insert("data".into(), serde_json::json!({"k": "v"}));
+    });
     assert_ne!(a, b);
     assert_ne!(a.fingerprint(), b.fingerprint());
     assert!(a.body().is_empty());
@@ -235,7 +312,13 @@ fn modify_copies_on_write() {
 
 #[test]
 fn owner_helpers() {
-    let mut w = Widget::new("w", WidgetSpec { size: 1, tags: vec![] });
+    let mut w = Widget::new(
+        "w",
+        WidgetSpec {
+            size: 1,
+            tags: vec![],
+        },
+    );
     w.metadata.namespace = Some("ns".into());
     w.metadata.uid = Some("uid-1".into());
     let owner_ref = anvil_objects::controller_owner_ref(&w).unwrap();
@@ -244,10 +327,23 @@ fn owner_helpers() {
         .modify(|p| p.metadata.owner_references = Some(vec![owner_ref.clone()]));
     assert!(is_controlled_by(&child, &owner));
     assert!(is_owned_only_by(&child, &owner));
-    let other = Owner { uid: "uid-2".into(), ..owner.clone() };
-    assert!(!is_controlled_by(&child, &other), "same name, new uid: not the same owner");
+    let other = Owner {
+        uid: "uid-2".into(),
+        ..owner.clone()
+    };
+    assert!(
+        !is_controlled_by(&child, &other),
+        "same name, new uid: not the same owner"
+    );
     let two = child.modify(|p| {
-        p.metadata.owner_references.as_mut().unwrap().push(OwnerReference { controller: None, ..other.controller_reference() });
+        p.metadata
+            .owner_references
+            .as_mut()
+            .unwrap()
+            .push(OwnerReference {
+                controller: None,
+                ..other.controller_reference()
+            });
     });
     assert!(is_controlled_by(&two, &owner));
     assert!(!is_owned_only_by(&two, &owner));
