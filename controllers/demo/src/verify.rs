@@ -65,7 +65,7 @@ where
         name: name.into(),
         kinds: kinds(),
         external: NoExternalModel,
-        matches: Arc::new(|cr: &DemoApp, etcd: &Etcd| current_state_matches(cr, etcd)),
+        matches: esr::matches_etcd(|cr: &DemoApp, etcd: &Etcd| current_state_matches(cr, etcd)),
         invariants: vec![(
             "no_lost_updates".to_string(),
             Arc::new(|s: &StateOf<R, NoExternalModel>| !lost_update_in(s)),

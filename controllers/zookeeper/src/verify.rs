@@ -4,19 +4,13 @@
 //!
 //! ESR here reads `[] desired_state_is(cr) ~> [] current_state_matches(cr, etcd, znodes)`: the
 //! desired-state predicate also looks at the znode store, which is the external system's state
-//! (`state.external`), not part of etcd. The harness's [`ControllerSpec::matches`] only sees
-//! etcd, so [`verify_reconciler`] builds the same properties as [`esr::verify`] with the
-//! two-view predicate and runs the checker itself; everything else (machine, scope, checker,
-//! counterexample rendering and validation, report) is the harness's.
+//! (`state.external`), not part of etcd; the harness's [`ControllerSpec::matches`] sees both.
 
 use crate::desired::current_state_matches;
 use crate::reconciler::{ZookeeperController, client_service_name};
 use crate::resource::{ZookeeperCluster, ZookeeperClusterSpec, validate_spec, validate_transition};
 use crate::zk::{ZkRequest, ZkResponse, ZnodeStore};
-use anvil_checker::{Checker, Property, PropertyStatus};
-use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, PropertyReport, Report};
-use anvil_cluster_model::model::{ClusterMachine, StateOf, foreign_write_in, typed};
-use anvil_cluster_model::render::render_trace;
+use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, Report};
 use anvil_cluster_model::tokens::Renaming;
 use anvil_cluster_model::{Etcd, ExternalModel, Faults, KindInfo, KindRegistry, Scope, Tokens};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
@@ -156,8 +150,8 @@ pub fn recreate_scope() -> Scope {
 }
 
 /// The harness description of a reconciler of `ZookeeperCluster` (the controller or a broken
-/// variant). Its `matches` is the Kubernetes half of the predicate; [`verify_reconciler`]
-/// checks the full one.
+/// variant): ESR with the two-view predicate (etcd and the znode store) and the
+/// no-foreign-writes invariant.
 pub fn spec<R>(name: &str) -> ControllerSpec<R, ZkModel>
 where
     R: Reconciler<R = ZookeeperCluster, ExternalRequest = ZkRequest, ExternalResponse = ZkResponse>,
@@ -167,112 +161,21 @@ where
         name: name.into(),
         kinds: kinds(),
         external: ZkModel,
-        matches: Arc::new(|cr: &ZookeeperCluster, etcd: &Etcd| {
-            crate::desired::kube_state_matches(cr, etcd)
+        matches: Arc::new(|cr: &ZookeeperCluster, etcd: &Etcd, znodes: &ZnodeStore| {
+            current_state_matches(cr, etcd, znodes)
         }),
         invariants: Vec::new(),
         no_foreign_writes: true,
     }
 }
 
-/// The properties checked: ESR with the two-view predicate (etcd and the znode store) and
-/// the no-foreign-writes invariant.
-pub fn properties<R>(m: &ClusterMachine<R, ZkModel>) -> Vec<Property<ClusterMachine<R, ZkModel>>>
-where
-    R: Reconciler<R = ZookeeperCluster, ExternalRequest = ZkRequest, ExternalResponse = ZkResponse>,
-    R::T: Tokens,
-{
-    let key = m.cr_key();
-    let k1 = key.clone();
-    let desired = move |s: &StateOf<R, ZkModel>| {
-        s.etcd
-            .objects
-            .get(&k1)
-            .is_some_and(|o| o.metadata().deletion_timestamp.is_none())
-    };
-    let current = move |s: &StateOf<R, ZkModel>| {
-        s.etcd.objects.get(&key).is_some_and(|o| {
-            typed::<ZookeeperCluster>(o)
-                .is_some_and(|cr| current_state_matches(&cr, &s.etcd, &s.external))
-        })
-    };
-    let cr_kind = Kind::of::<ZookeeperCluster>();
-    vec![
-        Property::stable_leads_to_always(esr::ESR, desired, current),
-        Property::always(esr::NO_FOREIGN_WRITES, move |s: &StateOf<R, ZkModel>| {
-            !foreign_write_in(&cr_kind, s)
-        }),
-    ]
-}
-
-/// Checks a reconciler of `ZookeeperCluster` within `scope` (as [`esr::verify`], with the
-/// predicate that also reads the znode store).
+/// Checks a reconciler of `ZookeeperCluster` within `scope`.
 pub fn verify_reconciler<R>(name: &str, scope: Scope, opts: &CheckOptions) -> Report
 where
     R: Reconciler<R = ZookeeperCluster, ExternalRequest = ZkRequest, ExternalResponse = ZkResponse>,
     R::T: Tokens,
 {
-    let spec = spec::<R>(name);
-    let m = ClusterMachine::<R, ZkModel>::new(spec.kinds.clone(), scope.clone(), ZkModel);
-    let props = properties(&m);
-    let mut c = Checker::new(&m).properties(props.clone());
-    if let Some(n) = opts.state_limit {
-        c = c.state_limit(n);
-    }
-    if let Some(b) = opts.memory_limit {
-        c = c.memory_limit(b);
-    }
-    if let Some(t) = opts.threads {
-        c = c.threads(t);
-    }
-    if let Some(p) = opts.progress.clone() {
-        c = c.progress(move |pr| p(pr));
-    }
-    let r = c.run();
-    let reason = match &r.verdict {
-        anvil_checker::Verdict::Incomplete { reason } => Some(reason.clone()),
-        _ => None,
-    };
-    let scope_json = scope.to_json();
-    let results = props
-        .iter()
-        .zip(&r.properties)
-        .map(|(p, (name, status))| {
-            let (verdict, cx) = match status {
-                PropertyStatus::Holds => ("holds", None),
-                PropertyStatus::Violated(cx) => ("violated", Some(cx)),
-                PropertyStatus::Unknown => ("incomplete", None),
-            };
-            let validation = cx.map(|cx| anvil_checker::validate(&m, p, cx));
-            PropertyReport {
-                property: name.clone(),
-                formula: p.kind_name().to_string(),
-                verdict: verdict.into(),
-                complete: r.complete,
-                states: r.states,
-                transitions: r.transitions,
-                depth: r.max_depth,
-                seconds: r.seconds,
-                peak_memory_bytes: r.peak_memory_bytes,
-                scope: scope_json.clone(),
-                reason: if verdict == "incomplete" {
-                    Some(reason.clone().unwrap_or_else(|| {
-                        "the search stopped at another property's violation".into()
-                    }))
-                } else {
-                    None
-                },
-                counterexample: cx.map(|cx| render_trace(&m, cx)),
-                counterexample_validated: validation.as_ref().map(|v| v.is_ok()),
-                validation_error: validation.and_then(|v| v.err()),
-            }
-        })
-        .collect();
-    Report {
-        controller: name.into(),
-        scope,
-        results,
-    }
+    esr::verify(spec::<R>(name), scope, opts)
 }
 
 /// `anvil verify zookeeper`.

@@ -9,6 +9,7 @@
 
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
+pub use crate::model::matches_etcd;
 use crate::model::{ClusterMachine, MatchesFn, StateOf, typed};
 use crate::render::{Trace, render_trace};
 use crate::scope::Scope;
@@ -30,8 +31,10 @@ pub struct ControllerSpec<R: Reconciler, X: ExternalModel> {
     pub kinds: KindRegistry,
     /// The external system.
     pub external: X,
-    /// The desired-state predicate `current_state_matches(cr, cluster)`.
-    pub matches: MatchesFn<R::R>,
+    /// The desired-state predicate `current_state_matches(cr, etcd, external)`; it sees the API
+    /// server's objects and the external system's state. Wrap a predicate that only reads
+    /// etcd with [`matches_etcd`].
+    pub matches: MatchesFn<R::R, X::State>,
     /// Extra safety invariants (name, predicate).
     pub invariants: Vec<(String, Invariant<R, X>)>,
     /// Also check the invariant "the controller never writes an object controlled by someone
@@ -148,7 +151,7 @@ where
         s.etcd
             .objects
             .get(&key)
-            .is_some_and(|o| typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd)))
+            .is_some_and(|o| typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external)))
     };
     let mut props = vec![Property::stable_leads_to_always(ESR, desired, current)];
     if spec.no_foreign_writes {

@@ -186,8 +186,17 @@ pub enum Key {
     Disable(Fault),
 }
 
-/// Predicate on the cluster for the desired-state check.
-pub type MatchesFn<CR> = Arc<dyn Fn(&CR, &Etcd) -> bool + Send + Sync>;
+/// Predicate on the cluster for the desired-state check: the custom resource, the API
+/// server's objects and the external system's state (`XS`, the [`ExternalModel::State`]).
+pub type MatchesFn<CR, XS> = Arc<dyn Fn(&CR, &Etcd, &XS) -> bool + Send + Sync>;
+
+/// A [`MatchesFn`] from a predicate that only reads the API server's objects (it ignores the
+/// external system's state).
+pub fn matches_etcd<CR, XS>(
+    f: impl Fn(&CR, &Etcd) -> bool + Send + Sync + 'static,
+) -> MatchesFn<CR, XS> {
+    Arc::new(move |cr, etcd, _| f(cr, etcd))
+}
 
 /// The composed machine.
 pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {

@@ -17,7 +17,6 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{BTreeSet, HashSet, VecDeque};
-use std::sync::Arc;
 
 #[derive(CustomResource, Clone, Debug, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[kube(
@@ -160,7 +159,7 @@ fn spec() -> ControllerSpec<G, NoExternalModel> {
         name: "greeting".into(),
         kinds: kinds(),
         external: NoExternalModel,
-        matches: Arc::new(matches),
+        matches: esr::matches_etcd(matches),
         invariants: Vec::new(),
         no_foreign_writes: true,
     }
