@@ -24,7 +24,7 @@ use anvil_cluster_model::Tokens;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 use anvil_cluster_model::tokens::Renaming;
 use anvil_objects::DynamicObject;
-use anvil_reconciler::chain::{self, Adopt, ChainState, ManagedObject, Step};
+use anvil_reconciler::chain::{self, Adopt, ChainReconciler, ChainState, ManagedObject, Step};
 use anvil_reconciler::{ErrorReason, KubeResponse, NoExternal, Reconciler, Request, Response};
 
 type Out<S> = (S, Option<Request<NoExternal>>);
@@ -52,14 +52,24 @@ impl Tokens for Wrapped {
     }
 }
 
-fn chain_step(
-    steps: &[Step<DemoApp, NoExternal, NoExternal>],
+/// One step of a wrapper: stops for good when `stuck` finds a reason in the response,
+/// otherwise runs the demo chain.
+fn chain_step_unless(
+    stuck: fn(&Response<NoExternal>) -> Option<String>,
     cr: &DemoApp,
     resp: Option<Response<NoExternal>>,
-    c: ChainState,
+    s: Wrapped,
 ) -> Out<Wrapped> {
-    let (c, req) = chain::run_step(steps, cr, resp, c);
-    (Wrapped::Chain(c), req)
+    match s {
+        Wrapped::Chain(c) => {
+            if let Some(why) = resp.as_ref().and_then(stuck) {
+                return (Wrapped::Stuck(why), None);
+            }
+            let (c, req) = chain::run_step(STEPS, cr, resp, c);
+            (Wrapped::Chain(c), req)
+        }
+        s => (s, None),
+    }
 }
 
 fn done(s: &Wrapped) -> bool {
@@ -99,33 +109,27 @@ const STALE_STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
 /// (possibly stale) read.
 pub struct StaleUpdate;
 
-impl Reconciler for StaleUpdate {
+impl ChainReconciler for StaleUpdate {
     type R = DemoApp;
-    type T = ChainState;
     type ExternalRequest = NoExternal;
     type ExternalResponse = NoExternal;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-
-    fn reconcile_core(
-        cr: &DemoApp,
-        resp: Option<Response<NoExternal>>,
-        s: ChainState,
-    ) -> Out<ChainState> {
-        chain::run_step(STALE_STEPS, cr, resp, s)
-    }
-
-    fn reconcile_done(s: &ChainState) -> bool {
-        s.is_done()
-    }
-    fn reconcile_error(s: &ChainState) -> bool {
-        s.is_error()
+    fn steps() -> &'static [Step<DemoApp, NoExternal, NoExternal>] {
+        STALE_STEPS
     }
 }
 
 // ---------------------------------------------------------------- (b) AlreadyExists fatal
+
+fn already_exists_is_fatal(resp: &Response<NoExternal>) -> Option<String> {
+    match resp {
+        Response::Kube(KubeResponse::Create(Err(e))) if e.reason == ErrorReason::AlreadyExists => {
+            // BUG: "someone else created it; nothing we can do".
+            Some(format!("fatal: {e}"))
+        }
+        _ => None,
+    }
+}
 
 /// Variant (b): `AlreadyExists` on create is treated as fatal, forever.
 pub struct AlreadyExistsFatal;
@@ -145,18 +149,7 @@ impl Reconciler for AlreadyExistsFatal {
         resp: Option<Response<NoExternal>>,
         s: Wrapped,
     ) -> Out<Wrapped> {
-        match s {
-            Wrapped::Chain(c) => {
-                if let Some(Response::Kube(KubeResponse::Create(Err(e)))) = &resp
-                    && e.reason == ErrorReason::AlreadyExists
-                {
-                    // BUG: "someone else created it; nothing we can do".
-                    return (Wrapped::Stuck(format!("fatal: {e}")), None);
-                }
-                chain_step(STEPS, cr, resp, c)
-            }
-            s => (s, None),
-        }
+        chain_step_unless(already_exists_is_fatal, cr, resp, s)
     }
 
     fn reconcile_done(s: &Wrapped) -> bool {
@@ -184,33 +177,31 @@ const ADOPT_STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
 /// Variant (c): updates existing objects whoever controls them.
 pub struct AdoptOrphan;
 
-impl Reconciler for AdoptOrphan {
+impl ChainReconciler for AdoptOrphan {
     type R = DemoApp;
-    type T = ChainState;
     type ExternalRequest = NoExternal;
     type ExternalResponse = NoExternal;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-
-    fn reconcile_core(
-        cr: &DemoApp,
-        resp: Option<Response<NoExternal>>,
-        s: ChainState,
-    ) -> Out<ChainState> {
-        chain::run_step(ADOPT_STEPS, cr, resp, s)
-    }
-
-    fn reconcile_done(s: &ChainState) -> bool {
-        s.is_done()
-    }
-    fn reconcile_error(s: &ChainState) -> bool {
-        s.is_error()
+    fn steps() -> &'static [Step<DemoApp, NoExternal, NoExternal>] {
+        ADOPT_STEPS
     }
 }
 
 // ---------------------------------------------------------------- (d) no done on failure
+
+fn write_failure_is_final(resp: &Response<NoExternal>) -> Option<String> {
+    match resp {
+        Response::Kube(
+            KubeResponse::Create(Err(e))
+            | KubeResponse::Update(Err(e))
+            | KubeResponse::UpdateStatus(Err(e)),
+        ) => {
+            // BUG: waits for a retry that never comes.
+            Some(format!("write failed: {e}"))
+        }
+        _ => None,
+    }
+}
 
 /// Variant (d): a failed write leaves the reconcile waiting forever.
 pub struct NoDoneOnFailure;
@@ -230,21 +221,7 @@ impl Reconciler for NoDoneOnFailure {
         resp: Option<Response<NoExternal>>,
         s: Wrapped,
     ) -> Out<Wrapped> {
-        match s {
-            Wrapped::Chain(c) => {
-                if let Some(Response::Kube(
-                    KubeResponse::Create(Err(e))
-                    | KubeResponse::Update(Err(e))
-                    | KubeResponse::UpdateStatus(Err(e)),
-                )) = &resp
-                {
-                    // BUG: waits for a retry that never comes.
-                    return (Wrapped::Stuck(format!("write failed: {e}")), None);
-                }
-                chain_step(STEPS, cr, resp, c)
-            }
-            s => (s, None),
-        }
+        chain_step_unless(write_failure_is_final, cr, resp, s)
     }
 
     fn reconcile_done(s: &Wrapped) -> bool {

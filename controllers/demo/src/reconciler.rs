@@ -2,8 +2,10 @@
 
 use crate::resource::DemoApp;
 use anvil_objects::{DynamicObject, Kind};
-use anvil_reconciler::chain::{self, Adopt, ChainState, Facts, ManagedObject, StatusStep, Step};
-use anvil_reconciler::{NoExternal, Reconciler, Request, Response};
+use anvil_reconciler::NoExternal;
+use anvil_reconciler::chain::{
+    self, Adopt, ChainReconciler, Facts, ManagedObject, StatusStep, Step,
+};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, PodSpec, PodTemplateSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
@@ -148,30 +150,13 @@ pub const STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
 /// The demo controller.
 pub struct DemoController;
 
-impl Reconciler for DemoController {
+impl ChainReconciler for DemoController {
     type R = DemoApp;
-    type T = ChainState;
     type ExternalRequest = NoExternal;
     type ExternalResponse = NoExternal;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-
-    fn reconcile_core(
-        cr: &DemoApp,
-        resp: Option<Response<NoExternal>>,
-        state: ChainState,
-    ) -> (ChainState, Option<Request<NoExternal>>) {
-        chain::run_step(STEPS, cr, resp, state)
-    }
-
-    fn reconcile_done(state: &ChainState) -> bool {
-        state.is_done()
-    }
-
-    fn reconcile_error(state: &ChainState) -> bool {
-        state.is_error()
+    fn steps() -> &'static [Step<DemoApp, NoExternal, NoExternal>] {
+        STEPS
     }
 
     fn validate(cr: &DemoApp) -> Result<(), String> {

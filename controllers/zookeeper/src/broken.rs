@@ -18,8 +18,10 @@ use crate::reconciler::{
 };
 use crate::resource::ZookeeperCluster;
 use crate::zk::{ZkRequest, ZkResponse};
-use anvil_reconciler::chain::{self, Adopt, ChainState, ManagedObject, Phase, Step};
-use anvil_reconciler::{KubeResponse, Reconciler, Request, Response};
+use anvil_reconciler::chain::{
+    self, Adopt, ChainReconciler, ChainState, ManagedObject, Phase, Step,
+};
+use anvil_reconciler::{KubeResponse, Request, Response};
 
 /// Fact of [`Zookeeper569`]: this reconcile wrote the StatefulSet.
 pub const FACT_STS_WRITTEN: &str = "statefulset-written";
@@ -40,17 +42,16 @@ const ZNODE_569: usize = 5;
 /// `zookeeper-569`: the znode is written only right after the StatefulSet was written.
 pub struct Zookeeper569;
 
-impl Reconciler for Zookeeper569 {
+impl ChainReconciler for Zookeeper569 {
     type R = ZookeeperCluster;
-    type T = ChainState;
     type ExternalRequest = ZkRequest;
     type ExternalResponse = ZkResponse;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
+    fn steps() -> &'static [ZkStep] {
+        STEPS_569
     }
 
-    fn reconcile_core(
+    fn reconcile_step(
         cr: &ZookeeperCluster,
         resp: Option<Response<ZkResponse>>,
         mut state: ChainState,
@@ -79,14 +80,6 @@ impl Reconciler for Zookeeper569 {
         (s, req)
     }
 
-    fn reconcile_done(state: &ChainState) -> bool {
-        state.is_done()
-    }
-
-    fn reconcile_error(state: &ChainState) -> bool {
-        state.is_error()
-    }
-
     fn validate(cr: &ZookeeperCluster) -> Result<(), String> {
         crate::resource::validate_spec(&cr.spec)
     }
@@ -112,30 +105,13 @@ pub const STEPS_ADOPT: &[ZkStep] = &[
 /// `zookeeper-adopt`: the StatefulSet step never checks the owner.
 pub struct ZookeeperAdopt;
 
-impl Reconciler for ZookeeperAdopt {
+impl ChainReconciler for ZookeeperAdopt {
     type R = ZookeeperCluster;
-    type T = ChainState;
     type ExternalRequest = ZkRequest;
     type ExternalResponse = ZkResponse;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-
-    fn reconcile_core(
-        cr: &ZookeeperCluster,
-        resp: Option<Response<ZkResponse>>,
-        state: ChainState,
-    ) -> (ChainState, Option<Request<ZkRequest>>) {
-        chain::run_step(STEPS_ADOPT, cr, resp, state)
-    }
-
-    fn reconcile_done(state: &ChainState) -> bool {
-        state.is_done()
-    }
-
-    fn reconcile_error(state: &ChainState) -> bool {
-        state.is_error()
+    fn steps() -> &'static [ZkStep] {
+        STEPS_ADOPT
     }
 
     fn validate(cr: &ZookeeperCluster) -> Result<(), String> {

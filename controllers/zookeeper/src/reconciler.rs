@@ -12,9 +12,8 @@ use crate::resource::ZookeeperCluster;
 use crate::zk::{ZkRequest, ZkResponse};
 use anvil_objects::{DynamicObject, Kind};
 use anvil_reconciler::chain::{
-    self, Adopt, ChainState, ExternalStep, Facts, ManagedObject, StatusStep, Step,
+    self, Adopt, ChainReconciler, ExternalStep, Facts, ManagedObject, StatusStep, Step,
 };
-use anvil_reconciler::{Reconciler, Request, Response};
 use k8s_openapi::api::apps::v1::{StatefulSet, StatefulSetSpec};
 use k8s_openapi::api::core::v1::{
     ConfigMap, ConfigMapVolumeSource, Container, ContainerPort, EmptyDirVolumeSource, ExecAction,
@@ -537,30 +536,13 @@ pub const STEPS: &[ZkStep] = &[
 /// The ZooKeeper controller.
 pub struct ZookeeperController;
 
-impl Reconciler for ZookeeperController {
+impl ChainReconciler for ZookeeperController {
     type R = ZookeeperCluster;
-    type T = ChainState;
     type ExternalRequest = ZkRequest;
     type ExternalResponse = ZkResponse;
 
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-
-    fn reconcile_core(
-        cr: &ZookeeperCluster,
-        resp: Option<Response<ZkResponse>>,
-        state: ChainState,
-    ) -> (ChainState, Option<Request<ZkRequest>>) {
-        chain::run_step(STEPS, cr, resp, state)
-    }
-
-    fn reconcile_done(state: &ChainState) -> bool {
-        state.is_done()
-    }
-
-    fn reconcile_error(state: &ChainState) -> bool {
-        state.is_error()
+    fn steps() -> &'static [ZkStep] {
+        STEPS
     }
 
     fn validate(cr: &ZookeeperCluster) -> Result<(), String> {

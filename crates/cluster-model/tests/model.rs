@@ -9,8 +9,8 @@ use anvil_cluster_model::model::{
 use anvil_cluster_model::tokens::{Renaming, parse};
 use anvil_cluster_model::{Etcd, Faults, KindInfo, KindRegistry, NoExternalModel, Scope};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, is_controlled_by};
-use anvil_reconciler::chain::{self, Adopt, ChainState, Facts, ManagedObject, Step};
-use anvil_reconciler::{NoExternal, Reconciler, Request, Response};
+use anvil_reconciler::chain::{self, Adopt, ChainReconciler, Facts, ManagedObject, Step};
+use anvil_reconciler::{NoExternal, Request, Response};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::CustomResource;
 use schemars::JsonSchema;
@@ -78,26 +78,12 @@ const STEPS: &[Step<Greeting, NoExternal, NoExternal>] = &[
 ];
 
 struct G;
-impl Reconciler for G {
+impl ChainReconciler for G {
     type R = Greeting;
-    type T = ChainState;
     type ExternalRequest = NoExternal;
     type ExternalResponse = NoExternal;
-    fn reconcile_init_state() -> ChainState {
-        ChainState::default()
-    }
-    fn reconcile_core(
-        cr: &Greeting,
-        resp: Option<Response<NoExternal>>,
-        s: ChainState,
-    ) -> (ChainState, Option<Request<NoExternal>>) {
-        chain::run_step(STEPS, cr, resp, s)
-    }
-    fn reconcile_done(s: &ChainState) -> bool {
-        s.is_done()
-    }
-    fn reconcile_error(s: &ChainState) -> bool {
-        s.is_error()
+    fn steps() -> &'static [Step<Greeting, NoExternal, NoExternal>] {
+        STEPS
     }
 }
 

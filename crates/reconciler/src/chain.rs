@@ -3,14 +3,15 @@
 //! A controller lists its [`Step`]s: managed objects (each kept in its desired form: Get it,
 //! Create it when missing, Update it when it differs), external requests, and a final status
 //! write. [`run_step`] is a complete `reconcile_core` for such a list, with [`ChainState`] as
-//! the local state. Every managed object gets the custom resource as its controller owner,
-//! and an existing object controlled by anyone else is never adopted: the reconcile fails
-//! instead.
+//! the local state; implementing [`ChainReconciler`] (the steps, and optionally a validation)
+//! makes a type a [`Reconciler`] that runs them. Every managed object gets the custom resource
+//! as its controller owner, and an existing object controlled by anyone else is never adopted:
+//! the reconcile fails instead.
 //!
 //! ```
 //! use anvil_objects::{DynamicObject, Kind};
-//! use anvil_reconciler::chain::{self, ChainState, Facts, ManagedObject, Step};
-//! use anvil_reconciler::{NoExternal, Reconciler, Request, Response};
+//! use anvil_reconciler::chain::{self, ChainReconciler, Facts, ManagedObject, Step};
+//! use anvil_reconciler::{NoExternal, Reconciler, Request};
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use kube::CustomResource;
 //! use schemars::JsonSchema;
@@ -39,16 +40,11 @@
 //! })];
 //!
 //! pub struct GreetingController;
-//! impl Reconciler for GreetingController {
+//! impl ChainReconciler for GreetingController {
 //!     type R = Greeting;
-//!     type T = ChainState;
 //!     type ExternalRequest = NoExternal;
 //!     type ExternalResponse = NoExternal;
-//!     fn reconcile_init_state() -> ChainState { ChainState::default() }
-//!     fn reconcile_core(cr: &Greeting, resp: Option<Response<NoExternal>>, s: ChainState)
-//!         -> (ChainState, Option<Request<NoExternal>>) { chain::run_step(STEPS, cr, resp, s) }
-//!     fn reconcile_done(s: &ChainState) -> bool { s.is_done() }
-//!     fn reconcile_error(s: &ChainState) -> bool { s.is_error() }
+//!     fn steps() -> &'static [Step<Greeting, NoExternal, NoExternal>] { STEPS }
 //! }
 //!
 //! let mut cr = Greeting::new("hello", GreetingSpec { text: "hi".into() });
@@ -59,7 +55,10 @@
 //! assert!(!s.is_done());
 //! ```
 
-use crate::{ApiError, CustomResource, KubeRequest, KubeResponse, Request, Response};
+use crate::{
+    ApiError, CustomResource, ExternalType, KubeRequest, KubeResponse, Reconciler, Request,
+    Response,
+};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, is_controlled_by};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -169,6 +168,69 @@ impl ChainState {
     /// A step failed.
     pub fn is_error(&self) -> bool {
         matches!(self.phase, Phase::Error(_))
+    }
+}
+
+/// A controller that is a chain of [`Step`]s. Every implementor is a [`Reconciler`] with
+/// [`ChainState`] as its local state: each reconcile starts from the default state, runs
+/// [`ChainReconciler::reconcile_step`] (by default [`run_step`] over
+/// [`ChainReconciler::steps`]), and is done or failed as the [`ChainState`] says.
+pub trait ChainReconciler: 'static {
+    /// The custom resource type.
+    type R: CustomResource;
+    /// Requests to the external system ([`crate::NoExternal`] when there is none).
+    type ExternalRequest: ExternalType;
+    /// Responses from the external system ([`crate::NoExternal`] when there is none).
+    type ExternalResponse: ExternalType;
+
+    /// The steps of a reconcile, in order.
+    fn steps() -> &'static [Step<Self::R, Self::ExternalRequest, Self::ExternalResponse>];
+
+    /// One `reconcile_core` step. The default runs [`ChainReconciler::steps`] with
+    /// [`run_step`]; override it to wrap the chain.
+    fn reconcile_step(
+        cr: &Self::R,
+        resp: Option<Response<Self::ExternalResponse>>,
+        state: ChainState,
+    ) -> (ChainState, Option<Request<Self::ExternalRequest>>) {
+        run_step(Self::steps(), cr, resp, state)
+    }
+
+    /// As [`Reconciler::validate`]: the default accepts every object that deserialised.
+    fn validate(cr: &Self::R) -> Result<(), String> {
+        let _ = cr;
+        Ok(())
+    }
+}
+
+impl<C: ChainReconciler> Reconciler for C {
+    type R = <C as ChainReconciler>::R;
+    type T = ChainState;
+    type ExternalRequest = <C as ChainReconciler>::ExternalRequest;
+    type ExternalResponse = <C as ChainReconciler>::ExternalResponse;
+
+    fn reconcile_init_state() -> ChainState {
+        ChainState::default()
+    }
+
+    fn reconcile_core(
+        cr: &Self::R,
+        resp: Option<Response<Self::ExternalResponse>>,
+        state: ChainState,
+    ) -> (ChainState, Option<Request<Self::ExternalRequest>>) {
+        C::reconcile_step(cr, resp, state)
+    }
+
+    fn reconcile_done(state: &ChainState) -> bool {
+        state.is_done()
+    }
+
+    fn reconcile_error(state: &ChainState) -> bool {
+        state.is_error()
+    }
+
+    fn validate(cr: &Self::R) -> Result<(), String> {
+        <C as ChainReconciler>::validate(cr)
     }
 }
 
