@@ -59,7 +59,7 @@ use crate::{
     ApiError, CustomResource, ExternalType, KubeRequest, KubeResponse, Reconciler, Request,
     Response,
 };
-use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, is_controlled_by};
+use anvil_objects::{DynamicObject, Kind, ObjectMeta, ObjectRef, Owner, is_controlled_by};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -234,29 +234,34 @@ impl<C: ChainReconciler> Reconciler for C {
     }
 }
 
+/// Adds `want`'s labels and annotations to `meta`, and sets its owner references when it has
+/// none (the metadata half of [`replace_body`] and [`merge_desired`]).
+fn merge_metadata(meta: &mut ObjectMeta, want: &ObjectMeta) {
+    if let Some(labels) = &want.labels {
+        let l = meta.labels.get_or_insert_with(Default::default);
+        l.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if let Some(annotations) = &want.annotations {
+        let a = meta.annotations.get_or_insert_with(Default::default);
+        a.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    if meta
+        .owner_references
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
+        meta.owner_references = want.owner_references.clone();
+    }
+}
+
 /// The default merge: the existing object (keeping its metadata: resourceVersion, uid,
 /// finalizers...) with the desired object's labels, annotations and owner references added,
 /// and every top-level body field of the desired object (spec, data...) replaced, except
 /// `status`.
 pub fn replace_body<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject) -> DynamicObject {
     existing.modify(|p| {
-        let want = desired.metadata();
-        if let Some(labels) = &want.labels {
-            let l = p.metadata.labels.get_or_insert_with(Default::default);
-            l.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if let Some(annotations) = &want.annotations {
-            let a = p.metadata.annotations.get_or_insert_with(Default::default);
-            a.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if p.metadata
-            .owner_references
-            .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-        {
-            p.metadata.owner_references = want.owner_references.clone();
-        }
+        merge_metadata(&mut p.metadata, desired.metadata());
         for (k, v) in desired.body() {
             if k != "status" {
                 p.body.insert(k.clone(), v.clone());
@@ -272,23 +277,7 @@ pub fn replace_body<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject)
 /// merges to itself (no write).
 pub fn merge_desired<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject) -> DynamicObject {
     existing.modify(|p| {
-        let want = desired.metadata();
-        if let Some(labels) = &want.labels {
-            let l = p.metadata.labels.get_or_insert_with(Default::default);
-            l.extend(labels.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if let Some(annotations) = &want.annotations {
-            let a = p.metadata.annotations.get_or_insert_with(Default::default);
-            a.extend(annotations.iter().map(|(k, v)| (k.clone(), v.clone())));
-        }
-        if p.metadata
-            .owner_references
-            .as_deref()
-            .unwrap_or_default()
-            .is_empty()
-        {
-            p.metadata.owner_references = want.owner_references.clone();
-        }
+        merge_metadata(&mut p.metadata, desired.metadata());
         for (k, v) in desired.body() {
             if k == "status" {
                 continue;
