@@ -131,6 +131,25 @@ fn sts_validate(o: &DynamicObject) -> Result<(), String> {
     Ok(())
 }
 
+fn svc_validate(o: &DynamicObject) -> Result<(), String> {
+    // ValidateLoadBalancerStatus: ingress points only for Services of type LoadBalancer
+    let ingress = o
+        .status()
+        .and_then(|s| s.get("loadBalancer"))
+        .and_then(|l| l.get("ingress"))
+        .and_then(Value::as_array)
+        .is_some_and(|i| !i.is_empty());
+    let lb = spec_field(o, "type").and_then(Value::as_str) == Some("LoadBalancer");
+    if ingress && !lb {
+        return Err(
+            "status.loadBalancer.ingress: Forbidden: may only be used when `spec.type` \
+                    is 'LoadBalancer'"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 fn sts_transition(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
     // ValidateStatefulSetStatusUpdate: status.collisionCount cannot be decremented (nor
     // dropped once set)
@@ -192,6 +211,9 @@ impl KindRegistry {
         i.status_subresource = true;
         i.default_status = Some(json!({}));
         i.create_on_update = true;
+        i.validate = Some(svc_validate);
+        // the Service status strategy only keeps the old spec
+        i.status_update_takes_metadata = true;
         m.insert(svc, i);
         for (av, k) in [
             ("v1", "Pod"),

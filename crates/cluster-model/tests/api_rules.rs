@@ -660,7 +660,7 @@ fn service_update_creates_a_missing_service() {
 
 #[test]
 fn service_create_on_update_checks_a_uid_precondition() {
-    // FIDELITY.md F13: the uid precondition is checked against the missing (empty) object.
+    // FIDELITY.md D13: the uid precondition is checked against the missing (empty) object.
     let (mut e, k) = setup();
     let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
         "metadata": {"name": "s", "namespace": "default", "uid": "uid-9"},
@@ -689,7 +689,7 @@ fn status_writes_are_validated() {
 
 #[test]
 fn create_validates_before_checking_existence() {
-    // FIDELITY.md F11: the real server validates in BeforeCreate, before the storage
+    // FIDELITY.md D11: the real server validates in BeforeCreate, before the storage
     // answers AlreadyExists.
     let (mut e, k) = setup();
     e.create(&k, &thing("t", 1)).unwrap();
@@ -702,7 +702,7 @@ fn create_validates_before_checking_existence() {
 
 #[test]
 fn statefulset_collision_count_cannot_be_decremented() {
-    // FIDELITY.md F12: status writes are checked by the kind's transition rules; the
+    // FIDELITY.md D12: status writes are checked by the kind's transition rules; the
     // StatefulSet status strategy refuses to decrement (or drop) status.collisionCount.
     let (mut e, k) = setup();
     let s = e.create(&k, &sts("s", 1)).unwrap();
@@ -768,4 +768,50 @@ fn garbage_is_an_object_none_of_whose_owners_resolves() {
     e.collect_garbage(&k, &d1.object_ref()).unwrap();
     assert!(e.get_obj(&d1.object_ref()).is_err());
     assert!(!garbage_collectable(&e, &d1.object_ref()));
+}
+
+#[test]
+fn service_load_balancer_ingress_needs_type_load_balancer() {
+    // FIDELITY.md D14: ValidateLoadBalancerStatus.
+    let (mut e, k) = setup();
+    let svc = |ty: &str| {
+        obj(json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": ty.to_lowercase(), "namespace": "default"},
+            "spec": {"type": ty, "ports": [{"port": 80}]}}))
+    };
+    let ingress = |o: DynamicObject| {
+        o.modify(|p| {
+            p.body.insert(
+                "status".into(),
+                json!({"loadBalancer": {"ingress": [{"ip": "10.1.1.1"}]}}),
+            );
+        })
+    };
+    let c = e.create(&k, &svc("ClusterIP")).unwrap();
+    assert_eq!(
+        reason(e.update_status(&k, &ingress(c))),
+        ErrorReason::Invalid
+    );
+    let l = e.create(&k, &svc("LoadBalancer")).unwrap();
+    assert!(e.update_status(&k, &ingress(l)).is_ok());
+}
+
+#[test]
+fn service_status_update_takes_metadata_from_the_body() {
+    // FIDELITY.md D15: like StatefulSet's, the Service status strategy keeps only the old spec.
+    let (mut e, k) = setup();
+    let owner = owner_of(&e.create(&k, &cm("o")).unwrap());
+    let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "s", "namespace": "default"}, "spec": {"ports": [{"port": 80}]}}))
+    .modify(|p| p.metadata.owner_references = Some(vec![owner.controller_reference()]));
+    let s = e.create(&k, &svc).unwrap();
+    let w = s.modify(|p| {
+        p.metadata.owner_references = None;
+        p.body
+            .insert("spec".into(), json!({"ports": [{"port": 81}]}));
+    });
+    let u = e.update_status(&k, &w).unwrap();
+    assert_eq!(u.metadata().owner_references, None);
+    assert_eq!(u.spec(), s.spec());
+    assert_ne!(u.resource_version(), s.resource_version());
 }

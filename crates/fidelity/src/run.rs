@@ -341,42 +341,31 @@ impl<'a> Run<'a> {
             *self.stats.known.entry(a).or_default() += 1;
         }
         if let Err(e) = result {
-            let Some((id, fix)) = known_exception(kind, &mreq, &mresp, &rresp, &snapshot) else {
+            let Some((id, exception)) = known_exception(kind, &mreq, &mresp, &rresp) else {
                 return Err(self.fail(label, e));
             };
             *self.stats.known.entry(id).or_default() += 1;
             self.etcd = snapshot;
-            let mresp2 = match fix {
-                Exception::Replay(req) => self.etcd.handle(&self.kinds, &req),
-                Exception::RealError => rresp.clone(),
-                Exception::UndoRealCreate(key) => {
-                    let del = KubeRequest::Delete {
-                        key,
-                        preconditions: None,
-                    };
-                    let d = anvil_shim::execute(self.client, &del).await;
-                    if let Some(e) = d.error() {
-                        return Err(self.fail(label, format!("cannot undo the real create: {e}")));
-                    }
-                    let _ = writeln!(
-                        self.trace,
-                        "      (known difference {id}: deleted on the real side)"
-                    );
-                    return Ok(false);
-                }
+            let Exception::UndoRealCreate(key) = exception else {
+                let _ = writeln!(
+                    self.trace,
+                    "      (known difference {id}: the model's answer kept)"
+                );
+                return Ok(false);
             };
+            let del = KubeRequest::Delete {
+                key,
+                preconditions: None,
+            };
+            let d = anvil_shim::execute(self.client, &del).await;
+            if let Some(e) = d.error() {
+                return Err(self.fail(label, format!("cannot undo the real create: {e}")));
+            }
             let _ = writeln!(
                 self.trace,
-                "      (known difference {id}: the model's answer replaced by -> {})",
-                short(&mresp2)
+                "      (known difference {id}: deleted on the real side)"
             );
-            let mut applied = Vec::new();
-            self.compare(kind, &mreq, &mresp2, &rresp, &mut applied)
-                .map_err(|e| {
-                    self.fail(label, format!("after applying known difference {id}: {e}"))
-                })?;
-            self.observe(kind, &mresp2, &rresp);
-            return Ok(rresp.error().is_none());
+            return Ok(false);
         }
         match mresp.error() {
             Some(e) => {
