@@ -17,7 +17,7 @@
 
 use crate::kinds::TestKind;
 use anvil_cluster_model::api::DELETION_TIME;
-use anvil_objects::DynamicObject;
+use anvil_objects::{DynamicObject, Kind};
 use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -31,6 +31,11 @@ pub struct Pairing {
     uid_back: BTreeMap<String, String>,
     name: BTreeMap<String, String>,
     name_back: BTreeMap<String, String>,
+}
+
+/// Generated names are paired per kind: `"<kind> <name>"`.
+fn name_key(kind: &Kind, name: &str) -> String {
+    format!("{kind:?} {name}")
 }
 
 fn model_rv_number(m: &str) -> Result<u64, String> {
@@ -108,23 +113,24 @@ impl Pairing {
         pair_eq(&mut self.uid, &mut self.uid_back, "uid", real, model)
     }
 
-    /// Pairs two generated names (equality only).
-    pub fn pair_name(&mut self, real: &str, model: &str) -> Result<(), String> {
+    /// Pairs two generated names of objects of `kind` (equality only; names are per kind).
+    pub fn pair_name(&mut self, kind: &Kind, real: &str, model: &str) -> Result<(), String> {
         pair_eq(
             &mut self.name,
             &mut self.name_back,
             "generated name",
-            real,
-            model,
+            &name_key(kind, real),
+            &name_key(kind, model),
         )
     }
 
-    /// The model partner of a real generated name (the name itself when unpaired).
-    pub fn model_name(&self, real: &str) -> String {
+    /// The model partner of a real generated name of an object of `kind` (the name itself
+    /// when unpaired).
+    pub fn model_name(&self, kind: &Kind, real: &str) -> String {
         self.name
-            .get(real)
-            .cloned()
-            .unwrap_or_else(|| real.to_string())
+            .get(&name_key(kind, real))
+            .and_then(|m| m.split_once(' '))
+            .map_or_else(|| real.to_string(), |(_, n)| n.to_string())
     }
 
     /// Number of distinct resourceVersions paired so far.
@@ -148,7 +154,7 @@ impl Pairing {
         if new_object && real.metadata().generate_name.is_some() {
             // The model reuses the smallest free generated name: a new object may take the
             // name of a deleted one (FIDELITY.md, "Generated names").
-            if let Some(old) = self.name_back.remove(model.name()) {
+            if let Some(old) = self.name_back.remove(&name_key(model.kind(), model.name())) {
                 self.name.remove(&old);
             }
         }
@@ -158,7 +164,7 @@ impl Pairing {
             (r, m) => return Err(format!("uid: real {r:?}, model {m:?}")),
         }
         if real.metadata().generate_name.is_some() && model.metadata().generate_name.is_some() {
-            self.pair_name(real.name(), model.name())?;
+            self.pair_name(real.kind(), real.name(), model.name())?;
         }
         Ok(())
     }
@@ -177,10 +183,8 @@ impl Pairing {
         {
             *uid = m.clone();
         }
-        if let Some(Value::String(name)) = meta.get_mut("name")
-            && let Some(m) = self.name.get(name.as_str())
-        {
-            *name = m.clone();
+        if let Some(Value::String(name)) = meta.get_mut("name") {
+            *name = self.model_name(real.kind(), name);
         }
         if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
             for r in refs {

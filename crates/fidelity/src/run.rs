@@ -469,12 +469,17 @@ impl<'a> Run<'a> {
             .filter(|o| !is_system_object(kind, o.name()))
             .collect();
         // Generated names differ between the sides: order by the model's names.
-        rs.sort_by_key(|o| self.pairing.model_name(o.name()));
+        rs.sort_by_key(|o| self.pairing.model_name(o.kind(), o.name()));
         let mut ms: Vec<&DynamicObject> = ms.iter().collect();
         ms.sort_by_key(|o| o.name().to_string());
         let names = |v: &[&DynamicObject], p: Option<&Pairing>| {
             v.iter()
-                .map(|o| p.map_or_else(|| o.name().to_string(), |p| p.model_name(o.name())))
+                .map(|o| {
+                    p.map_or_else(
+                        || o.name().to_string(),
+                        |p| p.model_name(o.kind(), o.name()),
+                    )
+                })
                 .collect::<Vec<_>>()
         };
         if names(&ms, None) != names(&rs, Some(&self.pairing)) {
