@@ -18,5 +18,8 @@ fi
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check
 
+echo "==> cargo clippy --workspace --all-targets -- -D warnings" >&2
+cargo clippy --workspace --all-targets -- -D warnings
+
 echo "==> cargo test --workspace" >&2
 cargo test --workspace --no-fail-fast "$@"
