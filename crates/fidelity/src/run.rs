@@ -31,6 +31,9 @@ struct Memory {
     uids: BTreeMap<(TestKind, String), String>,
     generated: BTreeMap<TestKind, Vec<String>>,
     generated_uids: BTreeSet<String>,
+    /// Positions in `generated` whose model name was reused by a later generated object
+    /// (computed on the model side, shared with the real side).
+    superseded: BTreeSet<(TestKind, usize)>,
     owners: Vec<Owner>,
     bogus_rv: String,
     bogus_uid: String,
@@ -61,10 +64,24 @@ impl Memory {
     fn name(&self, kind: TestKind, n: NameSel) -> String {
         match n {
             NameSel::Fixed(i) => POOL[i as usize % POOL.len()].to_string(),
-            NameSel::Generated(i) => match self.generated.get(&kind) {
-                Some(g) if !g.is_empty() => g[i as usize % g.len()].clone(),
-                _ => POOL[0].to_string(),
-            },
+            NameSel::Generated(i) => {
+                // Only the latest incarnation of a model name: the model reuses the smallest
+                // free generated name, so an earlier object of that name has no model
+                // counterpart (FIDELITY.md, "Generated names").
+                let live: Vec<&String> = match self.generated.get(&kind) {
+                    Some(g) => g
+                        .iter()
+                        .enumerate()
+                        .filter(|(j, _)| !self.superseded.contains(&(kind, *j)))
+                        .map(|(_, n)| n)
+                        .collect(),
+                    None => Vec::new(),
+                };
+                match live.len() {
+                    0 => POOL[0].to_string(),
+                    n => live[i as usize % n].clone(),
+                }
+            }
         }
     }
 
@@ -618,6 +635,19 @@ impl<'a> Run<'a> {
     pub async fn run(&mut self, seq: &Sequence) -> Result<(), String> {
         self.setup().await?;
         for (i, op) in seq.ops.iter().enumerate() {
+            let superseded: BTreeSet<(TestKind, usize)> = self
+                .model
+                .generated
+                .iter()
+                .flat_map(|(k, g)| {
+                    g.iter()
+                        .enumerate()
+                        .filter(|(j, n)| g[j + 1..].contains(n))
+                        .map(|(j, _)| (*k, j))
+                })
+                .collect();
+            self.model.superseded = superseded.clone();
+            self.real.superseded = superseded;
             let mreq = self.model.request(op, &self.ns);
             let rreq = self.real.request(op, &self.ns);
             let ok = self
