@@ -363,12 +363,16 @@ impl<'a> Run<'a> {
             };
             *self.stats.known.entry(id).or_default() += 1;
             self.etcd = snapshot;
-            let Exception::UndoRealCreate(key) = exception else {
+            let Exception::UndoRealCreate(_) = exception else {
                 let _ = writeln!(
                     self.trace,
                     "      (known difference {id}: the model's answer kept)"
                 );
                 return Ok(false);
+            };
+            // the real side's name (generated names differ between the sides)
+            let Some(key) = rreq.key() else {
+                return Err(self.fail(label, e));
             };
             let del = KubeRequest::Delete {
                 key,
