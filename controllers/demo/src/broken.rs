@@ -26,8 +26,7 @@ use anvil_cluster_model::tokens::Renaming;
 use anvil_objects::DynamicObject;
 use anvil_reconciler::chain::{self, Adopt, ChainReconciler, ChainState, ManagedObject, Step};
 use anvil_reconciler::{ErrorReason, KubeResponse, NoExternal, Reconciler, Request, Response};
-
-type Out<S> = (S, Option<Request<NoExternal>>);
+use std::marker::PhantomData;
 
 /// Local state of the wrappers: the chain, or a terminal marker.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -52,32 +51,50 @@ impl Tokens for Wrapped {
     }
 }
 
-/// One step of a wrapper: stops for good when `stuck` finds a reason in the response,
-/// otherwise runs the demo chain.
-fn chain_step_unless(
-    stuck: fn(&Response<NoExternal>) -> Option<String>,
-    cr: &DemoApp,
-    resp: Option<Response<NoExternal>>,
-    s: Wrapped,
-) -> Out<Wrapped> {
-    match s {
-        Wrapped::Chain(c) => {
-            if let Some(why) = resp.as_ref().and_then(stuck) {
-                return (Wrapped::Stuck(why), None);
-            }
-            let (c, req) = chain::run_step(STEPS, cr, resp, c);
-            (Wrapped::Chain(c), req)
-        }
-        s => (s, None),
+/// The bug of a wrapper: the response after which it gives up for good (and why), if any.
+pub trait GivesUpOn: 'static {
+    /// `Some(reason)` when the wrapper stops on `resp`.
+    fn gives_up(resp: &Response<NoExternal>) -> Option<String>;
+}
+
+/// The demo chain, except that it stops for good (never done, never error) on the responses
+/// `B` picks out.
+pub struct GivesUp<B>(PhantomData<B>);
+
+impl<B: GivesUpOn> Reconciler for GivesUp<B> {
+    type R = DemoApp;
+    type T = Wrapped;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn reconcile_init_state() -> Wrapped {
+        Wrapped::Chain(ChainState::default())
     }
-}
 
-fn done(s: &Wrapped) -> bool {
-    matches!(s, Wrapped::Chain(c) if c.is_done())
-}
+    fn reconcile_core(
+        cr: &DemoApp,
+        resp: Option<Response<NoExternal>>,
+        s: Wrapped,
+    ) -> (Wrapped, Option<Request<NoExternal>>) {
+        match s {
+            Wrapped::Chain(c) => {
+                if let Some(why) = resp.as_ref().and_then(B::gives_up) {
+                    return (Wrapped::Stuck(why), None);
+                }
+                let (c, req) = chain::run_step(STEPS, cr, resp, c);
+                (Wrapped::Chain(c), req)
+            }
+            s => (s, None),
+        }
+    }
 
-fn error(s: &Wrapped) -> bool {
-    matches!(s, Wrapped::Chain(c) if c.is_error())
+    fn reconcile_done(s: &Wrapped) -> bool {
+        matches!(s, Wrapped::Chain(c) if c.is_done())
+    }
+
+    fn reconcile_error(s: &Wrapped) -> bool {
+        matches!(s, Wrapped::Chain(c) if c.is_error())
+    }
 }
 
 // ---------------------------------------------------------------- (a) stale update
@@ -121,44 +138,25 @@ impl ChainReconciler for StaleUpdate {
 
 // ---------------------------------------------------------------- (b) AlreadyExists fatal
 
-fn already_exists_is_fatal(resp: &Response<NoExternal>) -> Option<String> {
-    match resp {
-        Response::Kube(KubeResponse::Create(Err(e))) if e.reason == ErrorReason::AlreadyExists => {
-            // BUG: "someone else created it; nothing we can do".
-            Some(format!("fatal: {e}"))
+/// The bug of variant (b).
+pub struct OnAlreadyExists;
+
+impl GivesUpOn for OnAlreadyExists {
+    fn gives_up(resp: &Response<NoExternal>) -> Option<String> {
+        match resp {
+            Response::Kube(KubeResponse::Create(Err(e)))
+                if e.reason == ErrorReason::AlreadyExists =>
+            {
+                // BUG: "someone else created it; nothing we can do".
+                Some(format!("fatal: {e}"))
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 
 /// Variant (b): `AlreadyExists` on create is treated as fatal, forever.
-pub struct AlreadyExistsFatal;
-
-impl Reconciler for AlreadyExistsFatal {
-    type R = DemoApp;
-    type T = Wrapped;
-    type ExternalRequest = NoExternal;
-    type ExternalResponse = NoExternal;
-
-    fn reconcile_init_state() -> Wrapped {
-        Wrapped::Chain(ChainState::default())
-    }
-
-    fn reconcile_core(
-        cr: &DemoApp,
-        resp: Option<Response<NoExternal>>,
-        s: Wrapped,
-    ) -> Out<Wrapped> {
-        chain_step_unless(already_exists_is_fatal, cr, resp, s)
-    }
-
-    fn reconcile_done(s: &Wrapped) -> bool {
-        done(s)
-    }
-    fn reconcile_error(s: &Wrapped) -> bool {
-        error(s)
-    }
-}
+pub type AlreadyExistsFatal = GivesUp<OnAlreadyExists>;
 
 // ---------------------------------------------------------------- (c) adopt orphan
 
@@ -189,48 +187,27 @@ impl ChainReconciler for AdoptOrphan {
 
 // ---------------------------------------------------------------- (d) no done on failure
 
-fn write_failure_is_final(resp: &Response<NoExternal>) -> Option<String> {
-    match resp {
-        Response::Kube(
-            KubeResponse::Create(Err(e))
-            | KubeResponse::Update(Err(e))
-            | KubeResponse::UpdateStatus(Err(e)),
-        ) => {
-            // BUG: waits for a retry that never comes.
-            Some(format!("write failed: {e}"))
+/// The bug of variant (d).
+pub struct OnWriteFailure;
+
+impl GivesUpOn for OnWriteFailure {
+    fn gives_up(resp: &Response<NoExternal>) -> Option<String> {
+        match resp {
+            Response::Kube(
+                KubeResponse::Create(Err(e))
+                | KubeResponse::Update(Err(e))
+                | KubeResponse::UpdateStatus(Err(e)),
+            ) => {
+                // BUG: waits for a retry that never comes.
+                Some(format!("write failed: {e}"))
+            }
+            _ => None,
         }
-        _ => None,
     }
 }
 
 /// Variant (d): a failed write leaves the reconcile waiting forever.
-pub struct NoDoneOnFailure;
-
-impl Reconciler for NoDoneOnFailure {
-    type R = DemoApp;
-    type T = Wrapped;
-    type ExternalRequest = NoExternal;
-    type ExternalResponse = NoExternal;
-
-    fn reconcile_init_state() -> Wrapped {
-        Wrapped::Chain(ChainState::default())
-    }
-
-    fn reconcile_core(
-        cr: &DemoApp,
-        resp: Option<Response<NoExternal>>,
-        s: Wrapped,
-    ) -> Out<Wrapped> {
-        chain_step_unless(write_failure_is_final, cr, resp, s)
-    }
-
-    fn reconcile_done(s: &Wrapped) -> bool {
-        done(s)
-    }
-    fn reconcile_error(s: &Wrapped) -> bool {
-        error(s)
-    }
-}
+pub type NoDoneOnFailure = GivesUp<OnWriteFailure>;
 
 // ---------------------------------------------------------------- scopes and entry points
 
