@@ -6,30 +6,26 @@ use crate::reconciler::DemoController;
 use crate::resource::{DemoApp, validate_spec, validate_transition};
 use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, Report};
 use anvil_cluster_model::model::{StateOf, lost_update_in};
-use anvil_cluster_model::{Etcd, Faults, KindInfo, KindRegistry, NoExternalModel, Scope, Tokens};
-use anvil_objects::{DynamicObject, Kind};
+use anvil_cluster_model::{
+    CrdRules, Etcd, Faults, KindInfo, KindRegistry, NoExternalModel, Scope, Tokens,
+};
 use anvil_reconciler::{NoExternal, Reconciler};
 use serde_json::json;
 use std::sync::Arc;
 
-fn validate(o: &DynamicObject) -> Result<(), String> {
-    let cr: DemoApp = o.to_typed().map_err(|e| e.to_string())?;
-    validate_spec(&cr.spec)
-}
+impl CrdRules for DemoApp {
+    fn validate(&self) -> Result<(), String> {
+        validate_spec(&self.spec)
+    }
 
-fn transition(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
-    let old: DemoApp = old.to_typed().map_err(|e| e.to_string())?;
-    let new: DemoApp = new.to_typed().map_err(|e| e.to_string())?;
-    validate_transition(&old.spec, &new.spec)
+    fn validate_transition(old: &Self, new: &Self) -> Result<(), String> {
+        validate_transition(&old.spec, &new.spec)
+    }
 }
 
 /// The kinds the model's API server knows: the built-ins and `DemoApp` with the CRD's rules.
 pub fn kinds() -> KindRegistry {
-    KindRegistry::builtin().with(
-        KindInfo::custom_resource(Kind::of::<DemoApp>())
-            .with_validation(validate)
-            .with_transition_validation(transition),
-    )
+    KindRegistry::builtin().with(KindInfo::custom_resource_with_rules::<DemoApp>())
 }
 
 /// The default scope of `anvil verify demo`: a `DemoApp` created with one replica, edited once
@@ -109,5 +105,44 @@ mod tests {
             }
         }
         assert!(r.holds());
+    }
+
+    /// The model's API server enforces the CRD's rules through `CrdRules`.
+    #[test]
+    fn the_model_enforces_the_crd_rules() {
+        use anvil_objects::DynamicObject;
+        use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse};
+        let kinds = kinds();
+        let mut etcd = Etcd::new();
+        let app = |replicas: i32, image: &str| {
+            let mut cr = DemoApp::new(
+                "a",
+                crate::DemoAppSpec {
+                    replicas,
+                    image: image.into(),
+                    message: "m".into(),
+                },
+            );
+            cr.metadata.namespace = Some("default".into());
+            DynamicObject::from_typed(&cr).unwrap()
+        };
+        let reason = |r: KubeResponse| r.error().map(|e| e.reason);
+        let too_many = etcd.handle(&kinds, &KubeRequest::Create(app(11, "nginx")));
+        assert_eq!(reason(too_many), Some(ErrorReason::Invalid));
+        let created = etcd.handle(&kinds, &KubeRequest::Create(app(1, "nginx")));
+        let stored = created
+            .object()
+            .expect("a valid DemoApp is created")
+            .clone();
+        let httpd = app(1, "httpd").spec().cloned().unwrap();
+        let new_image = stored.modify(|p| {
+            p.body.insert("spec".into(), httpd);
+        });
+        let changed = etcd.handle(&kinds, &KubeRequest::Update(new_image));
+        assert_eq!(
+            reason(changed),
+            Some(ErrorReason::Invalid),
+            "image is immutable"
+        );
     }
 }

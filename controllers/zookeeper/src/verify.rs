@@ -12,32 +12,29 @@ use crate::resource::{ZookeeperCluster, ZookeeperClusterSpec, validate_spec, val
 use crate::zk::{ZkRequest, ZkResponse, ZnodeStore};
 use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, Report};
 use anvil_cluster_model::tokens::Renaming;
-use anvil_cluster_model::{Etcd, ExternalModel, Faults, KindInfo, KindRegistry, Scope, Tokens};
-use anvil_objects::{DynamicObject, Kind, ObjectRef};
+use anvil_cluster_model::{
+    CrdRules, Etcd, ExternalModel, Faults, KindInfo, KindRegistry, Scope, Tokens,
+};
+use anvil_objects::{Kind, ObjectRef};
 use anvil_reconciler::Reconciler;
 use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use std::sync::Arc;
 
-fn validate(o: &DynamicObject) -> Result<(), String> {
-    let cr: ZookeeperCluster = o.to_typed().map_err(|e| e.to_string())?;
-    validate_spec(&cr.spec)
-}
+impl CrdRules for ZookeeperCluster {
+    fn validate(&self) -> Result<(), String> {
+        validate_spec(&self.spec)
+    }
 
-fn transition(old: &DynamicObject, new: &DynamicObject) -> Result<(), String> {
-    let old: ZookeeperCluster = old.to_typed().map_err(|e| e.to_string())?;
-    let new: ZookeeperCluster = new.to_typed().map_err(|e| e.to_string())?;
-    validate_transition(&old.spec, &new.spec)
+    fn validate_transition(old: &Self, new: &Self) -> Result<(), String> {
+        validate_transition(&old.spec, &new.spec)
+    }
 }
 
 /// The kinds the model's API server knows: the built-ins and `ZookeeperCluster` with the CRD's
 /// rules.
 pub fn kinds() -> KindRegistry {
-    KindRegistry::builtin().with(
-        KindInfo::custom_resource(Kind::of::<ZookeeperCluster>())
-            .with_validation(validate)
-            .with_transition_validation(transition),
-    )
+    KindRegistry::builtin().with(KindInfo::custom_resource_with_rules::<ZookeeperCluster>())
 }
 
 // The ZooKeeper API's types carry no resourceVersions or uids: nothing to rename.

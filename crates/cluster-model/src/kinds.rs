@@ -10,6 +10,28 @@ pub type ValidateFn = fn(&DynamicObject) -> Result<(), String>;
 /// Transition validation `(old, new)` (immutable fields, CEL `oldSelf` rules).
 pub type TransitionFn = fn(&DynamicObject, &DynamicObject) -> Result<(), String>;
 
+/// A custom resource whose CRD rules (schema and CEL) are mirrored in Rust, so that the
+/// model's API server enforces what the real one does.
+pub trait CrdRules: anvil_reconciler::CustomResource {
+    /// Creation rules: `Err` with the API server's message when the object is invalid.
+    fn validate(&self) -> Result<(), String>;
+    /// Transition rules (`oldSelf`): `Err` when `new` may not replace `old`.
+    fn validate_transition(old: &Self, new: &Self) -> Result<(), String>;
+}
+
+fn validate_typed<K: CrdRules>(o: &DynamicObject) -> Result<(), String> {
+    o.to_typed::<K>().map_err(|e| e.to_string())?.validate()
+}
+
+fn validate_typed_transition<K: CrdRules>(
+    old: &DynamicObject,
+    new: &DynamicObject,
+) -> Result<(), String> {
+    let old: K = old.to_typed().map_err(|e| e.to_string())?;
+    let new: K = new.to_typed().map_err(|e| e.to_string())?;
+    K::validate_transition(&old, &new)
+}
+
 /// How the API server treats one kind.
 #[derive(Clone)]
 pub struct KindInfo {
@@ -83,6 +105,14 @@ impl KindInfo {
             validate: None,
             validate_transition: None,
         }
+    }
+
+    /// [`KindInfo::custom_resource`] for the typed custom resource `K`, validated by its
+    /// [`CrdRules`] (the Rust mirror of its CRD's CEL rules).
+    pub fn custom_resource_with_rules<K: CrdRules>() -> Self {
+        KindInfo::custom_resource(Kind::of::<K>())
+            .with_validation(validate_typed::<K>)
+            .with_transition_validation(validate_typed_transition::<K>)
     }
 
     /// With validation rules.

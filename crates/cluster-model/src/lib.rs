@@ -25,7 +25,7 @@ pub mod tokens;
 pub use api::Etcd;
 pub use esr::{CheckOptions, ControllerSpec, PropertyReport, Report, verify};
 pub use external::{ExternalModel, NoExternalModel};
-pub use kinds::{KindInfo, KindRegistry};
+pub use kinds::{CrdRules, KindInfo, KindRegistry};
 pub use model::{Action, ClusterMachine, StateOf};
 pub use scope::{Faults, Scope};
 pub use tokens::Tokens;
