@@ -10,10 +10,9 @@
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 pub use crate::model::matches_etcd;
-use crate::model::{ClusterMachine, MatchesFn, StateOf, typed};
+use crate::model::{ClusterMachine, MatchesFn, ModelReconciler, StateOf, typed};
 use crate::render::{Trace, render_trace};
 use crate::scope::Scope;
-use crate::tokens::Tokens;
 pub use anvil_checker::Progress;
 use anvil_checker::{Checker, Property, PropertyStatus};
 use anvil_reconciler::Reconciler;
@@ -132,10 +131,7 @@ pub fn properties<R, X>(
     spec: &ControllerSpec<R, X>,
 ) -> Vec<Property<ClusterMachine<R, X>>>
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     let key = m.cr_key();
@@ -173,10 +169,7 @@ where
 /// Builds the machine and checks ESR and the invariants of `spec` within `scope`.
 pub fn verify<R, X>(spec: ControllerSpec<R, X>, scope: Scope, opts: &CheckOptions) -> Report
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
 {
     let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone());

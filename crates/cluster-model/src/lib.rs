@@ -26,6 +26,6 @@ pub use api::Etcd;
 pub use esr::{CheckOptions, ControllerSpec, PropertyReport, Report, verify};
 pub use external::{ExternalModel, NoExternalModel};
 pub use kinds::{CrdRules, KindInfo, KindRegistry};
-pub use model::{Action, ClusterMachine, StateOf};
+pub use model::{Action, ClusterMachine, ModelReconciler, StateOf};
 pub use scope::{Faults, Scope};
 pub use tokens::Tokens;

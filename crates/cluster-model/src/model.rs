@@ -17,6 +17,23 @@ use std::fmt::Debug;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+/// A reconciler the cluster model can check: its local state and its external messages can
+/// hold resourceVersions and uids, which the model renames ([`Tokens`]). Every such
+/// [`Reconciler`] is one.
+pub trait ModelReconciler:
+    Reconciler<T: Tokens, ExternalRequest: Tokens, ExternalResponse: Tokens>
+{
+}
+
+impl<R> ModelReconciler for R
+where
+    R: Reconciler,
+    R::T: Tokens,
+    R::ExternalRequest: Tokens,
+    R::ExternalResponse: Tokens,
+{
+}
+
 /// A request in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Msg<Q> {
@@ -358,10 +375,7 @@ pub fn settled_status(obj: &DynamicObject) -> Option<Value> {
 
 impl<R, X> ClusterMachine<R, X>
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     /// The machine for reconciler `R` under `scope`, with the API server knowing `kinds`
@@ -478,10 +492,7 @@ where
 
 impl<R, X> Machine for ClusterMachine<R, X>
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     type State = StateOf<R, X>;
@@ -782,10 +793,7 @@ pub fn lost_update_in<T, Q, P, X>(s: &State<T, Q, P, X>) -> bool {
 /// [`crate::tokens`]) onto `1..k`, setting the counters to `k`.
 pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel,
 {
     let mut c = Collector::default();
@@ -799,10 +807,7 @@ where
 /// Calls `f` on every string of the state that may be a token.
 pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel,
 {
     for o in s.etcd.objects.values() {
@@ -824,10 +829,7 @@ where
 /// Applies `r` to every token of the state (not to the counters) and re-sorts the network.
 pub fn rename_state<R, X>(s: &mut StateOf<R, X>, r: &Renaming)
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel,
 {
     if !r.is_identity() {

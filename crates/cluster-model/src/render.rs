@@ -2,11 +2,10 @@
 //! objects changed (a compact diff), and where a lasso's cycle starts.
 
 use crate::external::ExternalModel;
-use crate::model::{Action, ClusterMachine, Pending, StateOf, typed};
-use crate::tokens::Tokens;
+use crate::model::{Action, ClusterMachine, ModelReconciler, Pending, StateOf, typed};
 use anvil_checker::{Counterexample, Machine, Step};
 use anvil_objects::DynamicObject;
-use anvil_reconciler::{KubeRequest, KubeResponse, Reconciler, Request, Response};
+use anvil_reconciler::{KubeRequest, KubeResponse, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -204,10 +203,7 @@ fn render_step<R, X>(
     step: &Step<ClusterMachine<R, X>>,
 ) -> TraceStep
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     let next = &step.state;
@@ -349,10 +345,7 @@ pub fn render_trace<R, X>(
     cx: &Counterexample<ClusterMachine<R, X>>,
 ) -> Trace
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     let render =
@@ -397,10 +390,7 @@ fn concretize<R, X>(
     start: Option<StateOf<R, X>>,
 ) -> Vec<Step<ClusterMachine<R, X>>>
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     let mut out: Vec<Step<ClusterMachine<R, X>>> = Vec::new();
@@ -495,10 +485,7 @@ pub fn trace_text(t: &Trace) -> String {
 #[allow(dead_code)]
 fn _assert_machine<R, X>(m: &ClusterMachine<R, X>) -> usize
 where
-    R: Reconciler,
-    R::T: Tokens,
-    R::ExternalRequest: Tokens,
-    R::ExternalResponse: Tokens,
+    R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     m.init_states().len()
