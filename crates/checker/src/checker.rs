@@ -1,11 +1,26 @@
-//! The checker builder and the breadth-first exploration engine.
+//! The checker builder, and how one run turns into per-property verdicts.
+//!
+//! One exploration decides every property on its own:
+//!
+//! * safety properties (`[]P`, `[][A]_s`) are evaluated during the BFS; a
+//!   violated one keeps its first -- hence shortest -- counterexample and the
+//!   search goes on for the others. The search stops early only when every
+//!   property is a safety property and every one of them is violated (or a
+//!   state/memory limit is hit);
+//! * liveness properties are checked on the complete reachable graph, each
+//!   independently;
+//! * when the search stops early (limit), violated properties stay
+//!   `Violated` (a counterexample is definitive) and all others are
+//!   `Unknown`.
 
-use crate::engine::{self, Config, Explored, Graph, NONE};
-use crate::fingerprint::{collision_probability, fingerprint};
+use crate::engine::{self, Config};
+use crate::fingerprint::collision_probability;
 use crate::liveness::{self, Shape};
 use crate::machine::Machine;
 use crate::property::{Predicate, Property, PropertyKind};
 use crate::result::*;
+use crate::store::peak_rss;
+use crate::trace::{replay, replay_from, violation_path};
 use std::time::Instant;
 
 /// Builder and entry point: `Checker::new(&machine).property(..).run()`.
@@ -83,6 +98,7 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
     let start = Instant::now();
     let m = c.machine;
     let mut invariants = Vec::new();
+    let mut step_invariants = Vec::new();
     let mut live_preds: Vec<Predicate<M::State>> = Vec::new();
     let mut shapes: Vec<Option<Shape>> = Vec::new();
     for (i, p) in c.properties.iter().enumerate() {
@@ -93,6 +109,10 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         let shape = match &p.kind {
             PropertyKind::Always(f) => {
                 invariants.push((i, f.clone()));
+                None
+            }
+            PropertyKind::AlwaysStep(a) => {
+                step_invariants.push((i, a.clone()));
                 None
             }
             PropertyKind::Eventually(f) => Some(Shape::Eventually(add(f))),
@@ -113,7 +133,10 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
     let liveness = shapes.iter().any(|s| s.is_some());
     let mut ex = engine::explore(Config {
         machine: m,
+        properties: c.properties.len(),
         invariants,
+        step_invariants,
+        stop_when_all_violated: !liveness,
         live_preds,
         liveness,
         threads: c.threads,
@@ -122,71 +145,68 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         progress: c.progress,
         progress_interval: c.progress_interval,
     });
-    let mut statuses: Vec<PropertyStatus<M>> = c
-        .properties
-        .iter()
-        .map(|_| PropertyStatus::Unknown)
-        .collect();
-    let mut verdict = None;
-    if let Some((pi, fp)) = ex.violation {
-        let steps = safety_path(m, &ex, fp);
-        let cx = Counterexample::Path {
-            property: c.properties[pi].name.clone(),
-            steps,
-        };
-        statuses[pi] = PropertyStatus::Violated(cx.clone());
-        verdict = Some(Verdict::Violated(cx));
-    } else if let Some(reason) = &ex.stopped {
-        verdict = Some(Verdict::Incomplete {
-            reason: format!(
-                "{reason}; explored {} distinct states, {} generated, to depth {} -- nothing is claimed",
-                ex.states, ex.transitions, ex.max_depth
-            ),
-        });
-    } else {
-        for (i, p) in c.properties.iter().enumerate() {
-            match shapes[i] {
-                None => statuses[i] = PropertyStatus::Holds,
-                Some(shape) => {
-                    if let Some(cb) = ex.progress.as_mut() {
-                        let secs = start.elapsed().as_secs_f64();
-                        cb(&Progress {
-                            states: ex.states,
-                            transitions: ex.transitions,
-                            queue: 0,
-                            depth: ex.max_depth,
-                            states_per_second: ex.states as f64 / secs.max(1e-9),
-                            seconds: secs,
-                            phase: "liveness",
-                        });
-                    }
-                    let g = ex.graph.as_ref().unwrap();
-                    match liveness::check(g, shape) {
-                        None => statuses[i] = PropertyStatus::Holds,
-                        Some(l) => {
-                            let prefix = replay(m, &ex, g, &l.prefix);
-                            let loop_state = prefix.last().unwrap().state.clone();
-                            let cycle = replay_from(m, &ex, loop_state, &l.cycle);
-                            let cx = Counterexample::Lasso {
-                                property: p.name.clone(),
-                                prefix,
-                                cycle,
-                            };
-                            statuses[i] = PropertyStatus::Violated(cx.clone());
-                            if verdict.is_none() {
-                                verdict = Some(Verdict::Violated(cx));
-                            }
-                        }
-                    }
+    let mut statuses: Vec<PropertyStatus<M>> = Vec::with_capacity(c.properties.len());
+    for (i, p) in c.properties.iter().enumerate() {
+        let status = if let Some(v) = ex.violations[i] {
+            PropertyStatus::Violated(Counterexample::Path {
+                property: p.name.clone(),
+                steps: violation_path(m, &ex, v),
+            })
+        } else if !ex.complete {
+            PropertyStatus::Unknown
+        } else if let Some(shape) = shapes[i] {
+            if let Some(cb) = ex.progress.as_mut() {
+                let secs = start.elapsed().as_secs_f64();
+                cb(&Progress {
+                    states: ex.states,
+                    transitions: ex.transitions,
+                    queue: 0,
+                    depth: ex.max_depth,
+                    states_per_second: ex.states as f64 / secs.max(1e-9),
+                    seconds: secs,
+                    phase: "liveness",
+                });
+            }
+            let g = ex.graph.as_ref().unwrap();
+            match liveness::check(g, shape) {
+                None => PropertyStatus::Holds,
+                Some(l) => {
+                    let prefix = replay(m, &ex, g, &l.prefix);
+                    let loop_state = prefix.last().unwrap().state.clone();
+                    let cycle = replay_from(m, &ex, loop_state, &l.cycle);
+                    PropertyStatus::Violated(Counterexample::Lasso {
+                        property: p.name.clone(),
+                        prefix,
+                        cycle,
+                    })
                 }
             }
-        }
+        } else {
+            PropertyStatus::Holds
+        };
+        statuses.push(status);
     }
-    let complete = ex.stopped.is_none() && ex.violation.is_none();
-    let verdict = verdict.unwrap_or(Verdict::Holds);
+    // the overall verdict: the first violated property in the order given;
+    // otherwise holds iff complete
+    let verdict = match statuses.iter().find_map(|s| match s {
+        PropertyStatus::Violated(cx) => Some(cx.clone()),
+        _ => None,
+    }) {
+        Some(cx) => Verdict::Violated(cx),
+        None if ex.complete => Verdict::Holds,
+        None => Verdict::Incomplete {
+            reason: format!(
+                "{}; explored {} distinct states, {} generated, to depth {} -- nothing is claimed",
+                ex.stopped.as_deref().unwrap_or("exploration stopped early"),
+                ex.states,
+                ex.transitions,
+                ex.max_depth
+            ),
+        },
+    };
     CheckResult {
         verdict,
-        complete,
+        complete: ex.complete,
         properties: c
             .properties
             .iter()
@@ -197,129 +217,8 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         transitions: ex.transitions,
         max_depth: ex.max_depth,
         seconds: start.elapsed().as_secs_f64(),
-        peak_memory_bytes: engine::peak_rss().unwrap_or(ex.estimated_bytes),
+        peak_memory_bytes: peak_rss().unwrap_or(ex.estimated_bytes),
         collision_probability: collision_probability(ex.states),
+        stopped: ex.stopped.clone(),
     }
-}
-
-fn canonical_inits<M: Machine>(m: &M) -> Vec<M::State> {
-    m.init_states()
-        .into_iter()
-        .map(|s| m.representative(s))
-        .collect()
-}
-
-/// Rebuild the shortest path to the state with fingerprint `fp`.
-fn safety_path<M: Machine>(m: &M, ex: &Explored<'_>, fp: u64) -> Vec<Step<M>> {
-    if let Some(g) = &ex.graph {
-        // liveness mode: table values are ids
-        let id = ex.table.get(fp).unwrap() as u32;
-        let mut rev = vec![id];
-        let mut v = id;
-        while g.parent[v as usize] != NONE {
-            v = g.parent[v as usize];
-            rev.push(v);
-        }
-        rev.reverse();
-        let mut ids = vec![(rev[0], None)];
-        for w in rev.windows(2) {
-            let a = g.out(w[0]).iter().find(|e| e.to == w[1]).unwrap().action;
-            ids.push((w[1], Some(a)));
-        }
-        return replay(m, ex, g, &ids);
-    }
-    // safety mode: table values are parent fingerprints
-    let mut chain = vec![fp];
-    let mut f = fp;
-    loop {
-        let p = ex.table.get(f).expect("fingerprint in table");
-        if p == 0 {
-            break;
-        }
-        chain.push(p);
-        f = p;
-    }
-    chain.reverse();
-    let init = canonical_inits(m)
-        .into_iter()
-        .find(|s| fingerprint(s) == chain[0])
-        .expect("initial state");
-    let mut steps = vec![Step {
-        action: None,
-        state: init,
-    }];
-    let mut actions = Vec::new();
-    for &target in &chain[1..] {
-        let cur = &steps.last().unwrap().state;
-        actions.clear();
-        m.actions(cur, &mut actions);
-        let step = actions
-            .iter()
-            .find_map(|a| {
-                let n = m.representative(m.next_state(cur, a)?);
-                (fingerprint(&n) == target).then(|| Step {
-                    action: Some(a.clone()),
-                    state: n,
-                })
-            })
-            .expect("replay: successor not found (nondeterministic machine?)");
-        steps.push(step);
-    }
-    steps
-}
-
-/// Re-derive concrete states for a path of node ids starting at a root.
-fn replay<M: Machine>(
-    m: &M,
-    ex: &Explored<'_>,
-    _g: &Graph,
-    ids: &[(u32, Option<u32>)],
-) -> Vec<Step<M>> {
-    let root = ids[0].0 as u64;
-    let init = canonical_inits(m)
-        .into_iter()
-        .find(|s| ex.table.get(fingerprint(s)) == Some(root))
-        .expect("initial state of trace");
-    let mut steps = vec![Step {
-        action: None,
-        state: init.clone(),
-    }];
-    steps.extend(replay_from(m, ex, init, &ids[1..]));
-    steps
-}
-
-fn replay_from<M: Machine>(
-    m: &M,
-    ex: &Explored<'_>,
-    mut cur: M::State,
-    ids: &[(u32, Option<u32>)],
-) -> Vec<Step<M>> {
-    let mut out = Vec::new();
-    let mut actions = Vec::new();
-    for &(id, a) in ids {
-        match a {
-            None => out.push(Step {
-                action: None,
-                state: cur.clone(),
-            }),
-            Some(ai) => {
-                actions.clear();
-                m.actions(&cur, &mut actions);
-                let a = actions[ai as usize].clone();
-                let n = m.representative(m.next_state(&cur, &a).expect("replay: action disabled"));
-                debug_assert_eq!(
-                    ex.table.get(fingerprint(&n)),
-                    Some(id as u64),
-                    "replay diverged"
-                );
-                let _ = id;
-                cur = n.clone();
-                out.push(Step {
-                    action: Some(a),
-                    state: n,
-                });
-            }
-        }
-    }
-    out
 }

@@ -1,11 +1,7 @@
 //! Parallel level-synchronous BFS over fingerprints.
 //!
-//! * **Seen set.** A sharded hash table (`SHARDS` mutex-protected
-//!   `HashMap<u64, u64>` with an identity hasher) from 64-bit fingerprint to a
-//!   value: in safety-only runs the value is the parent's fingerprint (`0` for
-//!   initial states), like Stateright and TLC -- 16 bytes per slot and no
-//!   states are kept except the BFS frontier; in liveness runs the value is a
-//!   dense state id.
+//! * **Seen set.** See [`crate::store::Table`]: fingerprint -> parent
+//!   fingerprint (safety-only runs) or dense state id (liveness runs).
 //! * **Levels.** Each BFS level's frontier is split into chunks that the
 //!   worker threads claim from an atomic counter; new states go to per-worker
 //!   next-frontier vectors. All states of depth `d` are expanded before any of
@@ -17,136 +13,39 @@
 //!   bit per liveness predicate (8 bytes). States themselves are *not* kept;
 //!   counterexample states are re-derived by replaying actions from an
 //!   initial state.
+//! * **Safety.** Invariants are evaluated on every expanded state, step
+//!   properties on every generated non-stuttering transition. The first
+//!   violation of a property is recorded (it is at the smallest depth, hence
+//!   has a shortest counterexample) and the property is not evaluated again;
+//!   the search goes on for the other properties and only stops early when
+//!   [`Config::stop_when_all_violated`] is set and every safety property is
+//!   violated.
+//! * **Completeness.** [`Explored::complete`] is true iff every chunk of
+//!   every level was expanded and the last frontier is empty, i.e. the whole
+//!   reachable space was explored (whatever stop was requested meanwhile).
 
+pub(crate) use crate::expand::Violation;
+use crate::expand::{CHUNK, ChunkOut, Item, Shared};
 use crate::fingerprint::fingerprint;
 use crate::machine::{Fairness, Machine};
-use crate::property::Predicate;
+use crate::property::{Predicate, StepPredicate};
+use crate::store::{Graph, NONE, Table, current_rss};
 use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
-const SHARDS: usize = 128;
-const CHUNK: usize = 512;
-/// Unfair edge key.
-pub(crate) const UNFAIR: u32 = u32::MAX;
-/// "No parent" marker.
-pub(crate) const NONE: u32 = u32::MAX;
-
-#[derive(Default, Clone, Copy)]
-pub(crate) struct IdHasher(u64);
-impl Hasher for IdHasher {
-    fn write(&mut self, _: &[u8]) {
-        unreachable!()
-    }
-    #[inline]
-    fn write_u64(&mut self, i: u64) {
-        self.0 = i;
-    }
-    #[inline]
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-type Shard = HashMap<u64, u64, BuildHasherDefault<IdHasher>>;
-
-/// Sharded fingerprint table.
-pub(crate) struct Table {
-    shards: Vec<Mutex<Shard>>,
-}
-
-impl Table {
-    fn new() -> Self {
-        Table {
-            shards: (0..SHARDS).map(|_| Mutex::new(Shard::default())).collect(),
-        }
-    }
-    #[inline]
-    fn shard(fp: u64) -> usize {
-        // bits independent of those hashbrown uses (low bits: bucket, top 7: tag)
-        ((fp >> 32) as usize) % SHARDS
-    }
-    /// Insert `fp` if absent, with value `val()`. Returns (inserted, value).
-    #[inline]
-    fn insert_with(&self, fp: u64, val: impl FnOnce() -> u64) -> (bool, u64) {
-        let mut s = self.shards[Self::shard(fp)].lock().unwrap();
-        match s.entry(fp) {
-            std::collections::hash_map::Entry::Occupied(e) => (false, *e.get()),
-            std::collections::hash_map::Entry::Vacant(e) => {
-                let v = val();
-                e.insert(v);
-                (true, v)
-            }
-        }
-    }
-    pub(crate) fn get(&self, fp: u64) -> Option<u64> {
-        self.shards[Self::shard(fp)]
-            .lock()
-            .unwrap()
-            .get(&fp)
-            .copied()
-    }
-    /// Bytes allocated by the table (hashbrown: 16-byte slot + 1 control byte).
-    fn bytes(&self) -> u64 {
-        self.shards
-            .iter()
-            .map(|s| s.lock().unwrap().capacity() as u64 * 17)
-            .sum()
-    }
-}
-
-/// One successor edge of the liveness graph.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Edge {
-    pub to: u32,
-    pub key: u32,
-    pub action: u32,
-}
-
-/// The reachable graph kept for liveness checking.
-#[derive(Default)]
-pub(crate) struct Graph {
-    /// `offsets[i]..offsets[i+1]` are the edges of state `i`.
-    pub offsets: Vec<u64>,
-    pub edges: Vec<Edge>,
-    pub parent: Vec<u32>,
-    /// Bit `j` = liveness predicate `j` holds.
-    pub preds: Vec<u64>,
-    /// Ids of initial states.
-    pub roots: Vec<u32>,
-    /// Per interned key: is it strong?
-    pub key_strong: Vec<bool>,
-    /// Per interned key: human-readable key (for messages).
-    pub key_names: Vec<String>,
-}
-
-impl Graph {
-    pub fn n(&self) -> usize {
-        self.parent.len()
-    }
-    #[inline]
-    pub fn out(&self, v: u32) -> &[Edge] {
-        &self.edges[self.offsets[v as usize] as usize..self.offsets[v as usize + 1] as usize]
-    }
-    fn bytes(&self) -> u64 {
-        (self.offsets.capacity() * 8
-            + self.edges.capacity() * 12
-            + self.parent.capacity() * 4
-            + self.preds.capacity() * 8) as u64
-    }
-}
-
-struct Item<S> {
-    state: S,
-    fp: u64,
-    id: u32,
-    parent: u32,
-}
-
 pub(crate) struct Config<'a, M: Machine> {
     pub machine: &'a M,
+    /// Number of properties (violations are indexed by property index).
+    pub properties: usize,
+    /// `[]P` properties: (property index, `P`).
     pub invariants: Vec<(usize, Predicate<M::State>)>,
+    /// `[][A]_s` properties: (property index, `A`).
+    pub step_invariants: Vec<(usize, StepPredicate<M::State>)>,
+    /// Stop as soon as every safety property is violated (set when there
+    /// are no liveness properties).
+    pub stop_when_all_violated: bool,
     pub live_preds: Vec<Predicate<M::State>>,
     pub liveness: bool,
     pub threads: usize,
@@ -164,205 +63,13 @@ pub(crate) struct Explored<'a> {
     pub states: u64,
     pub transitions: u64,
     pub max_depth: u64,
-    /// (property index, fingerprint of the violating state)
-    pub violation: Option<(usize, u64)>,
+    /// Per property index: its first violation, if any.
+    pub violations: Vec<Option<Violation>>,
+    /// True iff the whole reachable state space was explored.
+    pub complete: bool,
+    /// Why the search stopped early (set iff `!complete`).
     pub stopped: Option<String>,
     pub estimated_bytes: u64,
-}
-
-struct Shared<'a, M: Machine> {
-    m: &'a M,
-    table: Table,
-    liveness: bool,
-    invariants: &'a [(usize, Predicate<M::State>)],
-    live_preds: &'a [Predicate<M::State>],
-    stop: AtomicBool,
-    states: AtomicU64,
-    transitions: AtomicU64,
-    next_chunk: AtomicUsize,
-    #[allow(clippy::type_complexity)]
-    keys: Mutex<(
-        HashMap<Fairness<M::FairnessKey>, u32>,
-        Vec<bool>,
-        Vec<String>,
-    )>,
-    violation: Mutex<Option<(usize, u64)>>,
-    stopped: Mutex<Option<String>>,
-    state_limit: u64,
-}
-
-struct ChunkOut<S> {
-    idx: usize,
-    deg: Vec<u32>,
-    edges: Vec<Edge>,
-    preds: Vec<u64>,
-    next: Vec<Item<S>>,
-}
-
-impl<'a, M: Machine> Shared<'a, M> {
-    fn intern(
-        &self,
-        cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
-        f: Fairness<M::FairnessKey>,
-    ) -> u32 {
-        if !f.is_fair() {
-            return UNFAIR;
-        }
-        if let Some(&k) = cache.get(&f) {
-            return k;
-        }
-        let mut g = self.keys.lock().unwrap();
-        let n = g.0.len() as u32;
-        let k = *g.0.entry(f.clone()).or_insert(n);
-        if k == n {
-            g.1.push(matches!(f, Fairness::Strong(_)));
-            g.2.push(format!("{f:?}"));
-        }
-        drop(g);
-        cache.insert(f, k);
-        k
-    }
-
-    fn request_stop(&self, reason: String) {
-        let mut s = self.stopped.lock().unwrap();
-        if s.is_none() {
-            *s = Some(reason);
-        }
-        self.stop.store(true, Ordering::SeqCst);
-    }
-
-    /// Insert a canonical state; returns (new?, id-or-value).
-    #[inline]
-    fn insert(&self, fp: u64, parent_fp: u64) -> (bool, u64) {
-        let liveness = self.liveness;
-        let (new, v) = self.table.insert_with(fp, || {
-            if liveness {
-                self.states.fetch_add(1, Ordering::Relaxed)
-            } else {
-                self.states.fetch_add(1, Ordering::Relaxed);
-                parent_fp
-            }
-        });
-        if new && self.states.load(Ordering::Relaxed) >= self.state_limit {
-            self.request_stop(format!("state limit {} reached", self.state_limit));
-        }
-        (new, v)
-    }
-
-    fn work(
-        &self,
-        frontier: &[Item<M::State>],
-        cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
-    ) -> Vec<ChunkOut<M::State>> {
-        let mut outs = Vec::new();
-        let mut actions = Vec::new();
-        loop {
-            if self.stop.load(Ordering::Relaxed) {
-                break;
-            }
-            let idx = self.next_chunk.fetch_add(1, Ordering::Relaxed);
-            let lo = idx * CHUNK;
-            if lo >= frontier.len() {
-                break;
-            }
-            let hi = (lo + CHUNK).min(frontier.len());
-            let mut out = ChunkOut {
-                idx,
-                deg: Vec::new(),
-                edges: Vec::new(),
-                preds: Vec::new(),
-                next: Vec::new(),
-            };
-            let mut generated = 0u64;
-            for item in &frontier[lo..hi] {
-                let s = &item.state;
-                for (pi, p) in self.invariants {
-                    if !p(s) {
-                        let mut v = self.violation.lock().unwrap();
-                        if v.is_none() {
-                            *v = Some((*pi, item.fp));
-                        }
-                        drop(v);
-                        self.stop.store(true, Ordering::SeqCst);
-                    }
-                }
-                if self.liveness {
-                    let mut bits = 0u64;
-                    for (j, p) in self.live_preds.iter().enumerate() {
-                        if p(s) {
-                            bits |= 1 << j;
-                        }
-                    }
-                    out.preds.push(bits);
-                }
-                actions.clear();
-                self.m.actions(s, &mut actions);
-                let e0 = out.edges.len();
-                for (ai, a) in actions.iter().enumerate() {
-                    let Some(n) = self.m.next_state(s, a) else {
-                        continue;
-                    };
-                    generated += 1;
-                    let n = self.m.representative(n);
-                    let fp = fingerprint(&n);
-                    if self.liveness {
-                        if fp == item.fp && n == *s {
-                            continue; // stuttering self-loop
-                        }
-                        let key = self.intern(cache, self.m.fairness(s, a));
-                        let (new, id) = self.insert(fp, 0);
-                        let id = id as u32;
-                        if new {
-                            out.next.push(Item {
-                                state: n,
-                                fp,
-                                id,
-                                parent: item.id,
-                            });
-                        }
-                        if !out.edges[e0..].iter().any(|e| e.to == id && e.key == key) {
-                            out.edges.push(Edge {
-                                to: id,
-                                key,
-                                action: ai as u32,
-                            });
-                        }
-                    } else {
-                        let (new, _) = self.insert(fp, item.fp);
-                        if new {
-                            out.next.push(Item {
-                                state: n,
-                                fp,
-                                id: 0,
-                                parent: 0,
-                            });
-                        }
-                    }
-                }
-                if self.liveness {
-                    out.deg.push((out.edges.len() - e0) as u32);
-                }
-            }
-            self.transitions.fetch_add(generated, Ordering::Relaxed);
-            outs.push(out);
-        }
-        outs
-    }
-}
-
-/// Current resident set size in bytes (Linux), if readable.
-pub(crate) fn current_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: u64 = s.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096)
-}
-
-/// Peak resident set size in bytes (Linux `VmHWM`), if readable.
-pub(crate) fn peak_rss() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
@@ -376,13 +83,20 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         table: Table::new(),
         liveness: cfg.liveness,
         invariants: &cfg.invariants,
+        step_invariants: &cfg.step_invariants,
+        decided: (0..cfg.properties)
+            .map(|_| AtomicBool::new(false))
+            .collect(),
+        undecided: AtomicUsize::new(cfg.invariants.len() + cfg.step_invariants.len()),
+        stop_when_all_violated: cfg.stop_when_all_violated
+            && !(cfg.invariants.is_empty() && cfg.step_invariants.is_empty()),
         live_preds: &cfg.live_preds,
         stop: AtomicBool::new(false),
         states: AtomicU64::new(0),
         transitions: AtomicU64::new(0),
         next_chunk: AtomicUsize::new(0),
         keys: Mutex::new((HashMap::new(), Vec::new(), Vec::new())),
-        violation: Mutex::new(None),
+        violations: Mutex::new(vec![None; cfg.properties]),
         stopped: Mutex::new(None),
         state_limit: cfg.state_limit.unwrap_or(u64::MAX),
     };
@@ -454,6 +168,8 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         }
         est
     };
+    // every chunk of every level so far was expanded
+    let mut all_expanded = true;
     while !frontier.is_empty() && !sh.stop.load(Ordering::SeqCst) {
         depth += 1;
         sh.next_chunk.store(0, Ordering::SeqCst);
@@ -496,6 +212,7 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
                     .collect()
             })
         };
+        all_expanded &= outs.len() == nchunks;
         outs.sort_unstable_by_key(|o| o.idx);
         let mut next: Vec<Item<M::State>> =
             Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
@@ -535,11 +252,19 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         true,
         &mut last_progress,
     );
-    let violation = *sh.violation.lock().unwrap();
-    let mut stopped = sh.stopped.lock().unwrap().take();
-    if violation.is_none() && stopped.is_none() && !frontier.is_empty() {
-        stopped = Some("exploration stopped early".into());
-    }
+    let violations = std::mem::take(&mut *sh.violations.lock().unwrap());
+    let complete = all_expanded && frontier.is_empty();
+    let stopped = if complete {
+        None
+    } else {
+        Some(
+            sh.stopped
+                .lock()
+                .unwrap()
+                .take()
+                .unwrap_or_else(|| "exploration stopped early".into()),
+        )
+    };
     if let Some(g) = graph.as_mut() {
         let k = sh.keys.lock().unwrap();
         g.key_strong = k.1.clone();
@@ -554,7 +279,8 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         states,
         transitions,
         max_depth: depth,
-        violation,
+        violations,
+        complete,
         stopped,
         estimated_bytes: est_peak,
     }

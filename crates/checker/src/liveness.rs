@@ -45,7 +45,7 @@
 //! state, a state disabling an enabled-but-untaken weak key, or an edge of a
 //! key that is taken in `C`) and returns to the loop state.
 
-use crate::engine::{Graph, NONE, UNFAIR};
+use crate::store::{Graph, NONE, UNFAIR};
 use std::collections::{HashMap, VecDeque};
 
 /// The shapes of liveness properties, with predicate bit indices.

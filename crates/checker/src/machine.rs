@@ -111,14 +111,19 @@ pub trait Machine: Sync {
     ///    may be index 2 of the next); use a key that does not name the
     ///    renamed value, or derive it from content that the renaming keeps.
     /// 3. predicates: every property predicate gives the same answer on
-    ///    equivalent states;
+    ///    equivalent states, and every step predicate (`[][A]_s`) gives the
+    ///    same answer when either of its two states is replaced by an
+    ///    equivalent one (each argument separately: the checker evaluates
+    ///    `A(rep(s), rep(t))`, and the renamings of `s` and `t` need not
+    ///    agree; e.g. compare counts, not named components);
     /// 4. the model only *compares* the abstracted values (e.g.
     ///    resourceVersions, uids, message ids) and never computes with them,
     ///    which is what makes an order-preserving renaming satisfy (2).
     ///
     /// Stuttering is judged on canonical states: a step `s -> s'` with
     /// `rep(s') == rep(s)` is a stuttering step of the quotient (it does not
-    /// enable or discharge fairness obligations). With symmetry reduction this
+    /// enable or discharge fairness obligations, and step properties are not
+    /// evaluated on it). With symmetry reduction this
     /// also makes a step that merely permutes symmetric components count as
     /// stuttering; that is only sound if no property or fairness key can tell
     /// the permuted states apart, which (3) and (2) already demand.

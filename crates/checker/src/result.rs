@@ -31,8 +31,11 @@ impl<M: Machine> fmt::Debug for Step<M> {
 
 /// A counterexample.
 pub enum Counterexample<M: Machine> {
-    /// A finite path from an initial state (`steps[0].action == None`) to a
-    /// state violating a safety property. Shortest possible (BFS).
+    /// A finite path from an initial state (`steps[0].action == None`)
+    /// violating a safety property, shortest possible (BFS): for `[]P` its
+    /// last state violates `P`; for `[][A]_s` its last step is a
+    /// non-stuttering step `s -> t` with `!A(s, t)` (and the path up to `s`
+    /// is a shortest path to `s`).
     Path {
         /// The violated property.
         property: String,
@@ -128,14 +131,36 @@ impl<M: Machine> fmt::Debug for Counterexample<M> {
     }
 }
 
-/// Status of one property after a run.
+/// Status of one property after a run. Every property gets its own status:
+/// a violation of one property never makes another one `Unknown`.
 pub enum PropertyStatus<M: Machine> {
     /// Holds on the complete reachable graph.
     Holds,
-    /// Violated, with a counterexample.
+    /// Violated, with a counterexample (a shortest path for a safety
+    /// property, a fair lasso for a liveness property). Definitive even when
+    /// the search stopped early.
     Violated(Counterexample<M>),
-    /// Not decided (search incomplete, or stopped at another violation).
+    /// Not decided: the search stopped early (state or memory limit) before
+    /// a violation of this property was found.
     Unknown,
+}
+
+impl<M: Machine> PropertyStatus<M> {
+    /// `"holds"`, `"violated"` or `"unknown"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            PropertyStatus::Holds => "holds",
+            PropertyStatus::Violated(_) => "violated",
+            PropertyStatus::Unknown => "unknown",
+        }
+    }
+    /// The counterexample, if violated.
+    pub fn counterexample(&self) -> Option<&Counterexample<M>> {
+        match self {
+            PropertyStatus::Violated(c) => Some(c),
+            _ => None,
+        }
+    }
 }
 
 impl<M: Machine> fmt::Debug for PropertyStatus<M> {
@@ -148,12 +173,14 @@ impl<M: Machine> fmt::Debug for PropertyStatus<M> {
     }
 }
 
-/// The overall verdict.
+/// The overall verdict, a summary of the per-property statuses (see
+/// [`CheckResult::properties`] for each property's own verdict).
 pub enum Verdict<M: Machine> {
     /// Every property holds and the search was complete.
     Holds,
-    /// Some property is violated (the first one found). A violation is
-    /// definitive even if the search stopped early.
+    /// Some property is violated; this is the counterexample of the first
+    /// violated property in the order the properties were given. A violation
+    /// is definitive even if the search stopped early.
     Violated(Counterexample<M>),
     /// The search stopped early and no violation was found: nothing is claimed.
     Incomplete {
@@ -176,8 +203,13 @@ impl<M: Machine> fmt::Debug for Verdict<M> {
 pub struct CheckResult<M: Machine> {
     /// Overall verdict.
     pub verdict: Verdict<M>,
-    /// True iff the whole reachable state space was explored.
+    /// True iff the whole reachable state space was explored. (A run whose
+    /// properties are all safety properties stops as soon as all of them are
+    /// violated; it is then incomplete, though every property is decided.)
     pub complete: bool,
+    /// Why the search stopped before exploring the whole reachable space
+    /// (`Some` iff `!complete`).
+    pub stopped: Option<String>,
     /// Per-property status, in the order the properties were given.
     pub properties: Vec<(String, PropertyStatus<M>)>,
     /// Distinct (canonical) states found.
@@ -193,8 +225,10 @@ pub struct CheckResult<M: Machine> {
     /// Peak memory: the process's peak resident set size where available
     /// (Linux `VmHWM`), otherwise the checker's own estimate.
     pub peak_memory_bytes: u64,
-    /// Upper bound on the probability of a fingerprint collision
-    /// (`states^2 / 2^65`), see [`crate::fingerprint`].
+    /// Upper bound on the probability that two of the distinct states of
+    /// this run share a 64-bit fingerprint (`states^2 / 2^65`, see
+    /// [`crate::fingerprint::collision_probability`]); a collision could
+    /// hide states, so a `Holds` verdict is exact only up to this bound.
     pub collision_probability: f64,
 }
 
@@ -203,12 +237,19 @@ impl<M: Machine> CheckResult<M> {
     pub fn holds(&self) -> bool {
         matches!(self.verdict, Verdict::Holds)
     }
-    /// The counterexample, if violated.
+    /// The counterexample of the overall verdict (the first violated
+    /// property), if any.
     pub fn counterexample(&self) -> Option<&Counterexample<M>> {
         match &self.verdict {
             Verdict::Violated(c) => Some(c),
             _ => None,
         }
+    }
+    /// Every violated property with its counterexample, in property order.
+    pub fn violations(&self) -> impl Iterator<Item = (&str, &Counterexample<M>)> {
+        self.properties
+            .iter()
+            .filter_map(|(n, s)| Some((n.as_str(), s.counterexample()?)))
     }
     /// Status of the named property.
     pub fn property(&self, name: &str) -> Option<&PropertyStatus<M>> {
@@ -217,16 +258,31 @@ impl<M: Machine> CheckResult<M> {
             .find(|(n, _)| n == name)
             .map(|(_, s)| s)
     }
-    /// One-line JSON summary (no counterexample).
+    /// One-line JSON summary (no counterexample): the overall verdict, each
+    /// property's status (`"properties":[{"name":..,"status":..}]` with
+    /// status `"holds"`, `"violated"` or `"unknown"`), the counts,
+    /// and the fingerprint collision bound.
     pub fn summary_json(&self) -> String {
         let verdict = match &self.verdict {
             Verdict::Holds => "holds".to_string(),
             Verdict::Violated(c) => format!("violated:{}", c.property()),
             Verdict::Incomplete { .. } => "incomplete".to_string(),
         };
+        let properties: Vec<String> = self
+            .properties
+            .iter()
+            .map(|(n, s)| {
+                format!(
+                    "{{\"name\":{},\"status\":{}}}",
+                    json_str(n),
+                    json_str(s.name())
+                )
+            })
+            .collect();
         format!(
-            "{{\"verdict\":{:?},\"complete\":{},\"unique_states\":{},\"generated_states\":{},\"max_depth\":{},\"seconds\":{:.3},\"peak_memory_bytes\":{},\"collision_probability\":{:e}}}",
-            verdict,
+            "{{\"verdict\":{},\"properties\":[{}],\"complete\":{},\"unique_states\":{},\"generated_states\":{},\"max_depth\":{},\"seconds\":{:.3},\"peak_memory_bytes\":{},\"collision_probability\":{:e}}}",
+            json_str(&verdict),
+            properties.join(","),
             self.complete,
             self.states,
             self.transitions,
@@ -249,8 +305,26 @@ impl<M: Machine> fmt::Debug for CheckResult<M> {
             .field("max_depth", &self.max_depth)
             .field("seconds", &self.seconds)
             .field("peak_memory_bytes", &self.peak_memory_bytes)
+            .field("collision_probability", &self.collision_probability)
+            .field("stopped", &self.stopped)
             .finish()
     }
+}
+
+/// A JSON string literal.
+fn json_str(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for ch in s.chars() {
+        match ch {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// Progress report passed to the progress callback.

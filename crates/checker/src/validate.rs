@@ -13,7 +13,10 @@
 //!    enabled -- by a non-stuttering step -- in every cycle state without being
 //!    taken on a non-stuttering cycle step; strong: none enabled in some
 //!    cycle state without being taken);
-//! 4. the behaviour violates the property.
+//! 4. the behaviour violates the property: for `[]P` the last state of the
+//!    path violates `P`; for `[][A]_s` the path has at least one step and
+//!    its last step is a non-stuttering step `s -> t` with `!A(s, t)`; for a
+//!    liveness property the lasso violates it.
 
 use crate::machine::{Fairness, Machine};
 use crate::property::{Property, PropertyKind};
@@ -30,13 +33,31 @@ pub fn validate<M: Machine>(
     match cx {
         Counterexample::Path { steps, .. } => {
             check_prefix(m, steps)?;
-            let PropertyKind::Always(p) = &property.kind else {
-                return Err("a finite path can only violate an invariant".into());
-            };
-            if p(&steps.last().unwrap().state) {
-                return Err("the last state of the path satisfies the invariant".into());
+            match &property.kind {
+                PropertyKind::Always(p) => {
+                    if p(&steps.last().unwrap().state) {
+                        return Err("the last state of the path satisfies the invariant".into());
+                    }
+                    Ok(())
+                }
+                PropertyKind::AlwaysStep(a) => {
+                    let [.., s, t] = &steps[..] else {
+                        return Err(
+                            "a step property is violated by a step: the path has none".into()
+                        );
+                    };
+                    if s.state == t.state {
+                        return Err(
+                            "the last step is a stuttering step, which satisfies [A]_s".into()
+                        );
+                    }
+                    if a(&s.state, &t.state) {
+                        return Err("the last step of the path satisfies the step predicate".into());
+                    }
+                    Ok(())
+                }
+                _ => Err("a finite path can only violate a safety property".into()),
             }
-            Ok(())
         }
         Counterexample::Lasso { prefix, cycle, .. } => {
             check_prefix(m, prefix)?;
@@ -168,8 +189,8 @@ fn check_violation<M: Machine>(
     let pre: Vec<&M::State> = prefix.iter().map(|s| &s.state).collect();
     let cyc: Vec<&M::State> = cycle.iter().map(|s| &s.state).collect();
     let ok = match &property.kind {
-        PropertyKind::Always(_) => {
-            return Err("an invariant is violated by a path, not a lasso".into());
+        PropertyKind::Always(_) | PropertyKind::AlwaysStep(_) => {
+            return Err("a safety property is violated by a path, not a lasso".into());
         }
         PropertyKind::Eventually(p) => !pre.iter().chain(&cyc).any(|s| p(s)),
         PropertyKind::AlwaysEventually(p) => !cyc.iter().any(|s| p(s)),

@@ -45,7 +45,20 @@ fn safety_counterexample_is_shortest_and_valid() {
         }
         let r = c.run();
         let cx = r.counterexample().expect("violated");
-        assert!(!r.complete);
+        // alone, the violated invariant stops the search (every property is
+        // decided); with a liveness property the whole space is explored
+        // (each property gets its own verdict)
+        assert_eq!(r.complete, live);
+        assert!(matches!(
+            r.property("nobody commits"),
+            Some(PropertyStatus::Violated(_))
+        ));
+        if live {
+            assert!(matches!(
+                r.property("all decided"),
+                Some(PropertyStatus::Holds)
+            ));
+        }
         let Counterexample::Path { steps, .. } = cx else {
             panic!()
         };
