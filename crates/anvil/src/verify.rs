@@ -16,6 +16,9 @@ pub const EXIT_VIOLATED: i32 = 1;
 pub const EXIT_USAGE: i32 = 2;
 /// Exit code: the search was incomplete (nothing violated, nothing claimed).
 pub const EXIT_INCOMPLETE: i32 = 3;
+/// Exit code: some property is vacuous (its premise was never reached for some spec of the
+/// scope), nothing violated.
+pub const EXIT_VACUOUS: i32 = 4;
 
 /// Output format.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -66,8 +69,12 @@ pub fn parse_bytes(s: &str) -> Result<u64, String> {
 
 /// The exit code for a report.
 pub fn exit_code(r: &Report) -> i32 {
-    if r.violated() {
+    if r.config_error.is_some() {
+        EXIT_USAGE
+    } else if r.violated() {
         EXIT_VIOLATED
+    } else if r.vacuous() {
+        EXIT_VACUOUS
     } else if r.holds() {
         EXIT_HOLDS
     } else {
@@ -85,6 +92,34 @@ pub fn report_text(r: &Report) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "anvil verify {}", r.controller);
     let _ = writeln!(s, "{}", r.scope);
+    let _ = writeln!(s, "modelling assumptions:");
+    for a in &r.assumptions {
+        let _ = writeln!(s, "  - {a}");
+    }
+    if let Some(e) = &r.config_error {
+        let _ = writeln!(s, "\nCONFIGURATION ERROR: {e}\nnothing was checked.");
+        return s;
+    }
+    if let Some(c) = &r.coverage {
+        let _ = writeln!(
+            s,
+            "coverage{}:",
+            if c.complete { "" } else { " (of an incomplete search)" }
+        );
+        for (i, sc) in c.specs.iter().enumerate() {
+            let _ = writeln!(
+                s,
+                "  spec #{i}: CR alive with it {}; desired state reached {}",
+                if sc.premise_reached { "yes" } else { "NO" },
+                if sc.desired_state_reached { "yes" } else { "NO" }
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "fingerprint collision probability bound: {:.1e}",
+        r.fingerprint_collision_bound
+    );
     for p in &r.results {
         let _ = writeln!(
             s,
@@ -95,7 +130,7 @@ pub fn report_text(r: &Report) -> String {
             if p.complete {
                 " (complete search)"
             } else if p.verdict == "violated" {
-                " (definitive; the search stopped at the violation)"
+                " (definitive; the search stopped before exploring everything)"
             } else {
                 " (search INCOMPLETE: nothing claimed beyond what was explored)"
             }
@@ -144,9 +179,19 @@ pub fn report_json(r: &Report) -> serde_json::Value {
         "verdict": match exit_code(r) {
             EXIT_HOLDS => "holds",
             EXIT_VIOLATED => "violated",
+            EXIT_USAGE => "config_error",
+            EXIT_VACUOUS => "vacuous",
             _ => "incomplete",
         },
-        "results": r.results,
+        "assumptions": r.assumptions,
+        "config_error": r.config_error,
+        "coverage": r.coverage,
+        "fingerprint_collision_bound": r.fingerprint_collision_bound,
+        "results": r.results.iter().map(|p| {
+            let mut v = serde_json::to_value(p).expect("result serialises");
+            v["coverage"] = serde_json::to_value(&r.coverage).expect("coverage serialises");
+            v
+        }).collect::<Vec<_>>(),
     })
 }
 

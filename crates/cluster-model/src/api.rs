@@ -153,7 +153,9 @@ impl Etcd {
         self.objects.get(key).cloned().ok_or_else(|| not_found(key))
     }
 
-    /// List by kind and namespace with an equality label selector, ordered by name.
+    /// List by kind and namespace with an equality label selector, ordered by (namespace,
+    /// name). An empty `namespace` lists every namespace (and the cluster-scoped objects), as
+    /// the shim's `Api::all` does (the runtime semantics of DESIGN §6).
     pub fn list_objs(
         &self,
         kind: &Kind,
@@ -162,7 +164,7 @@ impl Etcd {
     ) -> Vec<DynamicObject> {
         self.objects
             .iter()
-            .filter(|(k, _)| &k.kind == kind && k.namespace == namespace)
+            .filter(|(k, _)| &k.kind == kind && (namespace.is_empty() || k.namespace == namespace))
             .filter(|(_, o)| {
                 let labels = o.metadata().labels.as_ref();
                 selector
@@ -196,17 +198,19 @@ impl Etcd {
         Ok(())
     }
 
-    fn check_common(info: &KindInfo, obj: &DynamicObject) -> Result<(), ApiError> {
+    fn check_common(
+        info: &KindInfo,
+        old: Option<&DynamicObject>,
+        obj: &DynamicObject,
+    ) -> Result<(), ApiError> {
         if controller_refs(obj) > 1 {
             return Err(err(
                 ErrorReason::Invalid,
                 "metadata.ownerReferences: Invalid value: only one reference can have Controller set to true",
             ));
         }
-        if let Some(v) = info.validate {
-            v(obj).map_err(|m| err(ErrorReason::Invalid, m))?;
-        }
-        Ok(())
+        info.validate_write(old, obj)
+            .map_err(|m| err(ErrorReason::Invalid, m))
     }
 
     /// Create.
@@ -258,7 +262,7 @@ impl Etcd {
         });
         // validated as it would be stored (a discarded status is not validated), and before
         // the existence check, as the real server does (validation runs in BeforeCreate)
-        Self::check_common(info, &candidate)?;
+        Self::check_common(info, None, &candidate)?;
         if self.objects.contains_key(&key) {
             return Err(err(
                 ErrorReason::AlreadyExists,
@@ -404,10 +408,7 @@ impl Etcd {
                 }
             }
         });
-        Self::check_common(info, &new)?;
-        if let Some(t) = info.validate_transition {
-            t(&cur, &new).map_err(|m| err(ErrorReason::Invalid, m))?;
-        }
+        Self::check_common(info, Some(&cur), &new)?;
         Ok(self.commit(info, &cur, new))
     }
 
@@ -473,12 +474,8 @@ impl Etcd {
         };
         // the kind's rules apply to status writes too (e.g. a CRD's status schema), and so do
         // its transition rules (e.g. StatefulSet status.collisionCount cannot be decremented)
-        if let Some(v) = info.validate {
-            v(&new).map_err(|m| err(ErrorReason::Invalid, m))?;
-        }
-        if let Some(t) = info.validate_transition {
-            t(&cur, &new).map_err(|m| err(ErrorReason::Invalid, m))?;
-        }
+        info.validate_write(Some(&cur), &new)
+            .map_err(|m| err(ErrorReason::Invalid, m))?;
         Ok(self.commit(info, &cur, new))
     }
 

@@ -18,9 +18,13 @@ use anvil_checker::{Checker, Property, PropertyStatus};
 use anvil_reconciler::Reconciler;
 use serde::Serialize;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// A safety invariant over model states.
 pub type Invariant<R, X> = Arc<dyn Fn(&StateOf<R, X>) -> bool + Send + Sync>;
+/// A transition (history) invariant: a predicate on every step (state, next state), e.g.
+/// "a StatefulSet's replicas never decrease unless the custom resource asked for fewer".
+pub type StepInvariant<R, X> = Arc<dyn Fn(&StateOf<R, X>, &StateOf<R, X>) -> bool + Send + Sync>;
 
 /// What the harness needs to know about a controller.
 pub struct ControllerSpec<R: Reconciler, X: ExternalModel> {
@@ -36,6 +40,9 @@ pub struct ControllerSpec<R: Reconciler, X: ExternalModel> {
     pub matches: MatchesFn<R::R, X::State>,
     /// Extra safety invariants (name, predicate).
     pub invariants: Vec<(String, Invariant<R, X>)>,
+    /// Transition invariants `[][A(s, s')]` (name, predicate), checked on every
+    /// non-stuttering step; a violation is the shortest path ending with the offending step.
+    pub step_invariants: Vec<(String, StepInvariant<R, X>)>,
     /// Also check the invariant "the controller never writes an object controlled by someone
     /// else" (no adoption of foreign or orphaned objects).
     pub no_foreign_writes: bool,
@@ -64,7 +71,8 @@ pub struct PropertyReport {
     pub property: String,
     /// Its formula.
     pub formula: String,
-    /// `holds`, `violated` or `incomplete`.
+    /// `holds`, `violated`, `vacuous` (its premise was never reached for some spec of the
+    /// scope: nothing was proved about it) or `incomplete`.
     pub verdict: String,
     /// Whether the whole reachable state space was explored.
     pub complete: bool,
@@ -94,6 +102,57 @@ pub struct PropertyReport {
     pub validation_error: Option<String>,
 }
 
+/// Coverage of one spec of the scope (Stateright's `sometimes` properties, evaluated on
+/// every reachable state).
+#[derive(Clone, Debug, Serialize)]
+pub struct SpecCoverage {
+    /// The spec.
+    pub spec: serde_json::Value,
+    /// Some reachable state has the CR alive with this spec (the ESR premise true).
+    pub premise_reached: bool,
+    /// Some reachable state with this spec has `current_state_matches` true.
+    pub desired_state_reached: bool,
+}
+
+/// What the search reached (part of every result).
+#[derive(Clone, Debug, Serialize)]
+pub struct Coverage {
+    /// One entry per spec of the scope, in order.
+    pub specs: Vec<SpecCoverage>,
+    /// Whether the coverage was measured on a complete search.
+    pub complete: bool,
+}
+
+impl Coverage {
+    /// Specs whose ESR premise or desired state was never reached.
+    pub fn gaps(&self) -> Vec<String> {
+        self.specs
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| !c.premise_reached || !c.desired_state_reached)
+            .map(|(i, c)| {
+                let what = if !c.premise_reached {
+                    "never alive with this spec"
+                } else {
+                    "the desired state was never reached"
+                };
+                format!("spec #{i} {}: {what}", c.spec)
+            })
+            .collect()
+    }
+}
+
+/// The fixed modelling assumptions, printed with every result (DESIGN §9).
+pub const ASSUMPTIONS: &[&str] = &[
+    "one controller process (at most one reconcile per CR at a time); several replicas are not modelled",
+    "no watch cache: the shim reads with quorum, so stale-cache reads are excluded by construction",
+    "reconcile_core is pure and deterministic (the same code runs in the shim)",
+    "resourceVersions and uids are opaque: compared for equality only, never parsed or ordered",
+    "the API server model follows FIDELITY.md (differences listed there); built-in controllers are the model's StatefulSet/DaemonSet controllers on a one-node cluster",
+    "fairness: the API server, the controller runtime, the garbage collector and built-in controllers are weakly fair; faults and the environment are not, and every fault class is eventually switched off",
+    "requeue timing is abstracted: a finished reconcile may be followed by the next at any time",
+];
+
 /// The result of `verify`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -101,6 +160,17 @@ pub struct Report {
     pub controller: String,
     /// The scope checked.
     pub scope: Scope,
+    /// The fixed modelling assumptions.
+    pub assumptions: Vec<String>,
+    /// A scope the controller's CRD or `validate` rejects: nothing was checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config_error: Option<String>,
+    /// What the search reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
+    /// Upper bound of the probability that two distinct states shared a 64-bit fingerprint
+    /// in this run (which could hide states).
+    pub fingerprint_collision_bound: f64,
     /// One entry per property.
     pub results: Vec<PropertyReport>,
 }
@@ -108,11 +178,17 @@ pub struct Report {
 impl Report {
     /// True when every property holds (on a complete search).
     pub fn holds(&self) -> bool {
-        self.results.iter().all(|r| r.verdict == "holds")
+        self.config_error.is_none()
+            && !self.results.is_empty()
+            && self.results.iter().all(|r| r.verdict == "holds")
     }
     /// True when some property is violated.
     pub fn violated(&self) -> bool {
         self.results.iter().any(|r| r.verdict == "violated")
+    }
+    /// True when some property is vacuous (and none violated).
+    pub fn vacuous(&self) -> bool {
+        !self.violated() && self.results.iter().any(|r| r.verdict == "vacuous")
     }
     /// The named property's result.
     pub fn result(&self, property: &str) -> Option<&PropertyReport> {
@@ -124,6 +200,47 @@ impl Report {
 pub const ESR: &str = "esr";
 /// Name of the no-foreign-writes invariant.
 pub const NO_FOREIGN_WRITES: &str = "no_foreign_writes";
+/// Name of the object-bound invariant ([`Scope::max_objects_per_kind`]).
+pub const OBJECT_BOUND: &str = "object_bound";
+const COVERAGE: &str = "(coverage)";
+
+/// Checks that every spec of the scope is accepted by the CRD's rules (on create) and by the
+/// reconciler's `validate`: a rejected spec would make ESR hold vacuously for it.
+pub fn check_scope<R, X>(m: &ClusterMachine<R, X>) -> Result<(), String>
+where
+    R: ModelReconciler,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+{
+    if m.scope.specs.is_empty() {
+        return Err("the scope has no spec".into());
+    }
+    for (i, spec) in m.scope.specs.iter().enumerate() {
+        let obj = m.cr_object(spec);
+        let mut etcd = crate::api::Etcd::new();
+        if let Err(e) = etcd.create(&m.kinds, &obj) {
+            return Err(format!(
+                "scope spec #{i} {spec} is rejected by the CRD's rules: {e}"
+            ));
+        }
+        let stored = etcd
+            .objects
+            .values()
+            .next()
+            .cloned()
+            .ok_or("create stored nothing")?;
+        let Some(cr) = typed::<R::R>(&stored) else {
+            return Err(format!(
+                "scope spec #{i} {spec} does not decode as the controller's custom resource"
+            ));
+        };
+        if let Err(e) = R::validate(&cr) {
+            return Err(format!(
+                "scope spec #{i} {spec} is rejected by the reconciler's validate: {e}"
+            ));
+        }
+    }
+    Ok(())
+}
 
 /// The properties checked for `spec` on `m`.
 pub fn properties<R, X>(
@@ -150,8 +267,15 @@ where
             .is_some_and(|o| typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external)))
     };
     let mut props = vec![Property::stable_leads_to_always(ESR, desired, current)];
+    let cr_kind = m.cr_kind().clone();
+    let bound = m.scope.max_objects_per_kind;
+    {
+        let cr_kind = cr_kind.clone();
+        props.push(Property::always(OBJECT_BOUND, move |s: &StateOf<R, X>| {
+            crate::model::kinds_over_bound(&cr_kind, bound, s).is_empty()
+        }));
+    }
     if spec.no_foreign_writes {
-        let cr_kind = anvil_objects::Kind::of::<R::R>();
         props.push(Property::always(
             NO_FOREIGN_WRITES,
             move |s: &StateOf<R, X>| !crate::model::foreign_write_in(&cr_kind, s),
@@ -163,18 +287,84 @@ where
             inv(s)
         }));
     }
+    for (name, inv) in &spec.step_invariants {
+        let inv = inv.clone();
+        props.push(Property::always_step(
+            name.clone(),
+            move |s: &StateOf<R, X>, t: &StateOf<R, X>| inv(s, t),
+        ));
+    }
     props
 }
 
-/// Builds the machine and checks ESR and the invariants of `spec` within `scope`.
+/// Per-spec coverage flags, filled by a property that is true on every state.
+struct CoverageProbe {
+    premise: Vec<AtomicBool>,
+    matched: Vec<AtomicBool>,
+}
+
+fn coverage_property<R, X>(
+    m: &ClusterMachine<R, X>,
+    spec: &ControllerSpec<R, X>,
+    probe: Arc<CoverageProbe>,
+) -> Property<ClusterMachine<R, X>>
+where
+    R: ModelReconciler,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+{
+    let key = m.cr_key();
+    let matches = spec.matches.clone();
+    Property::always(COVERAGE, move |s: &StateOf<R, X>| {
+        let Some(o) = s
+            .etcd
+            .objects
+            .get(&key)
+            .filter(|o| o.metadata().deletion_timestamp.is_none())
+        else {
+            return true;
+        };
+        let i = s.env.spec;
+        if let Some(p) = probe.premise.get(i) {
+            p.store(true, Ordering::Relaxed);
+        }
+        if let Some(flag) = probe.matched.get(i)
+            && !flag.load(Ordering::Relaxed)
+            && typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external))
+        {
+            flag.store(true, Ordering::Relaxed);
+        }
+        true
+    })
+}
+
+/// Builds the machine and checks ESR and the invariants of `spec` within `scope`. A scope
+/// the CRD or `validate` rejects gives a report with `config_error` set and no results.
 pub fn verify<R, X>(spec: ControllerSpec<R, X>, scope: Scope, opts: &CheckOptions) -> Report
 where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
 {
     let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone());
+    let assumptions = ASSUMPTIONS.iter().map(|a| a.to_string()).collect();
+    if let Err(e) = check_scope(&m) {
+        return Report {
+            controller: spec.name,
+            scope,
+            assumptions,
+            config_error: Some(e),
+            coverage: None,
+            fingerprint_collision_bound: 0.0,
+            results: Vec::new(),
+        };
+    }
     let props = properties(&m, &spec);
-    let mut c = Checker::new(&m).properties(props.clone());
+    let probe = Arc::new(CoverageProbe {
+        premise: scope.specs.iter().map(|_| AtomicBool::new(false)).collect(),
+        matched: scope.specs.iter().map(|_| AtomicBool::new(false)).collect(),
+    });
+    let mut all = props.clone();
+    all.push(coverage_property(&m, &spec, probe.clone()));
+    let mut c = Checker::new(&m).properties(all);
     if let Some(n) = opts.state_limit {
         c = c.state_limit(n);
     }
@@ -192,16 +382,49 @@ where
         anvil_checker::Verdict::Incomplete { reason } => Some(reason.clone()),
         _ => None,
     };
+    let coverage = Coverage {
+        specs: scope
+            .specs
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SpecCoverage {
+                spec: s.clone(),
+                premise_reached: probe.premise[i].load(Ordering::Relaxed),
+                desired_state_reached: probe.matched[i].load(Ordering::Relaxed),
+            })
+            .collect(),
+        complete: r.complete,
+    };
+    let gaps = coverage.gaps();
+    let bound_hit = r
+        .properties
+        .iter()
+        .any(|(n, st)| n == OBJECT_BOUND && matches!(st, PropertyStatus::Violated(_)));
     let scope_json = scope.to_json();
     let results = props
         .iter()
         .zip(&r.properties)
         .map(|(p, (name, status))| {
-            let (verdict, cx) = match status {
+            let (mut verdict, cx) = match status {
                 PropertyStatus::Holds => ("holds", None),
                 PropertyStatus::Violated(cx) => ("violated", Some(cx)),
                 PropertyStatus::Unknown => ("incomplete", None),
             };
+            let mut why = None;
+            if !p.is_safety() && bound_hit && verdict != "incomplete" {
+                // States above the object bound were not expanded: a liveness verdict is
+                // neither a proof nor a real counterexample there.
+                verdict = "incomplete";
+                why = Some(format!(
+                    "the object bound ({} per kind) was exceeded; states beyond it were not explored",
+                    scope.max_objects_per_kind
+                ));
+            }
+            let cx = if verdict == "violated" { cx } else { None };
+            if name == ESR && verdict == "holds" && !gaps.is_empty() {
+                verdict = "vacuous";
+                why = Some(format!("coverage gaps: {}", gaps.join("; ")));
+            }
             let validation = cx.map(|cx| anvil_checker::validate(&m, p, cx));
             PropertyReport {
                 property: name.clone(),
@@ -214,13 +437,13 @@ where
                 seconds: r.seconds,
                 peak_memory_bytes: r.peak_memory_bytes,
                 scope: scope_json.clone(),
-                reason: if verdict == "incomplete" {
-                    Some(reason.clone().unwrap_or_else(|| {
-                        "the search stopped at another property's violation".into()
-                    }))
-                } else {
-                    None
-                },
+                reason: why.or_else(|| {
+                    (verdict == "incomplete").then(|| {
+                        reason.clone().unwrap_or_else(|| {
+                            "the search stopped at another property's violation".into()
+                        })
+                    })
+                }),
                 counterexample: cx.map(|cx| render_trace(&m, cx)),
                 counterexample_validated: validation.as_ref().map(|v| v.is_ok()),
                 validation_error: validation.and_then(|v| v.err()),
@@ -230,6 +453,10 @@ where
     Report {
         controller: spec.name,
         scope,
+        assumptions,
+        config_error: None,
+        coverage: Some(coverage),
+        fingerprint_collision_bound: anvil_checker::fingerprint::collision_probability(r.states),
         results,
     }
 }

@@ -253,12 +253,22 @@ where
             };
             (actor, what)
         }
-        Action::Drop(i) => {
+        Action::Drop(i, reason) => {
             let msg = &prev.network[*i];
             request = Some(describe_request(&msg.req));
             (
                 "fault",
-                "drops the request: the sender gets a Timeout error".into(),
+                format!("the request fails without being executed: the sender gets {reason:?}"),
+            )
+        }
+        Action::LoseResponse(i, reason) => {
+            let msg = &prev.network[*i];
+            request = Some(describe_request(&msg.req));
+            (
+                "fault",
+                format!(
+                    "the request is executed, but its response is lost: the sender gets {reason:?}"
+                ),
             )
         }
         Action::Start(k) | Action::Continue(k) => {
@@ -283,6 +293,9 @@ where
                 ),
             };
             let ending = typed::<R::R>(&cr).map(|c| {
+                if R::reconcile_done(&local) || R::reconcile_error(&local) {
+                    return " -> the reconcile ends (its state was already done/error)".to_string();
+                }
                 let (t, _) = R::reconcile_core(&c, resp, local);
                 if R::reconcile_done(&t) {
                     " -> reconcile done".to_string()
@@ -312,7 +325,13 @@ where
         Action::Disable(f) => ("fault", format!("{f:?} faults are switched off for good")),
         Action::Gc(k) => (
             "garbage-collector",
-            format!("deletes {k}: none of its owners exists"),
+            format!(
+                "judges {k} garbage (none of its owners exists) and sends a delete with its uid as precondition"
+            ),
+        ),
+        Action::GcDelete(k) => (
+            "api-server",
+            format!("executes the garbage collector's delete of {k} (uid precondition)"),
         ),
         Action::Builtin(k) => (
             if k.kind.kind() == "DaemonSet" {
@@ -421,7 +440,13 @@ where
                     if std::mem::discriminant(a) != std::mem::discriminant(b) {
                         return None;
                     }
-                    if !matches!(a, Action::Handle(_) | Action::Drop(_)) && a != b {
+                    let by_index = match (a, b) {
+                        (Action::Handle(_), Action::Handle(_)) => true,
+                        (Action::Drop(_, r1), Action::Drop(_, r2))
+                        | (Action::LoseResponse(_, r1), Action::LoseResponse(_, r2)) => r1 == r2,
+                        _ => false,
+                    };
+                    if !by_index && a != b {
                         return None;
                     }
                     let n = m.next_state(c, b)?;

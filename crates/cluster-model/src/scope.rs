@@ -13,6 +13,15 @@ pub struct Faults {
     pub crash: bool,
     /// Request drop: an error reply (`Timeout`) instead of execution.
     pub drop: bool,
+    /// Transient failures: like `drop`, but the reply is any error the shim can surface for
+    /// the request (Timeout, ServerTimeout, InternalError, TooManyRequests, transport
+    /// failures, and Conflict for `GetThen*`). Implies `drop`.
+    #[serde(default)]
+    pub transient: bool,
+    /// Applied, then failed: the API server executes the request but the controller gets an
+    /// error (Timeout or a transport failure) instead of the response.
+    #[serde(default)]
+    pub lost_response: bool,
     /// Other writers deleting objects the controller manages (at most this many times).
     pub other_deletes: u8,
     /// Pod losses lowering a StatefulSet's ready replicas (at most this many times).
@@ -40,7 +49,19 @@ pub struct Scope {
     /// At most this many requests of crashed controller incarnations ("stale" requests) in
     /// flight; a crash that would exceed it is not taken.
     pub max_stale_requests: usize,
+    /// At most this many objects of one kind (other than the CR's) may exist; a state above it
+    /// violates the `object_bound` invariant and is not explored further (a controller that
+    /// keeps creating objects is a counterexample, not a search that never ends).
+    #[serde(default = "default_object_bound")]
+    pub max_objects_per_kind: usize,
 }
+
+fn default_object_bound() -> usize {
+    DEFAULT_OBJECT_BOUND
+}
+
+/// The default of [`Scope::max_objects_per_kind`].
+pub const DEFAULT_OBJECT_BOUND: usize = 8;
 
 impl Scope {
     /// A scope with one spec, no edits, no deletions and no faults.
@@ -53,6 +74,7 @@ impl Scope {
             max_deletes: 0,
             faults: Faults::default(),
             max_stale_requests: 2,
+            max_objects_per_kind: DEFAULT_OBJECT_BOUND,
         }
     }
 
@@ -80,8 +102,14 @@ impl fmt::Display for Scope {
         if self.faults.crash {
             faults.push("controller crash/restart".to_string());
         }
-        if self.faults.drop {
-            faults.push("request drop".to_string());
+        if self.faults.transient {
+            faults
+                .push("transient request failures (every error the shim can surface)".to_string());
+        } else if self.faults.drop {
+            faults.push("request drop (Timeout)".to_string());
+        }
+        if self.faults.lost_response {
+            faults.push("applied-then-failed requests (lost responses)".to_string());
         }
         if self.faults.other_deletes > 0 {
             faults.push(format!(
@@ -100,10 +128,15 @@ impl fmt::Display for Scope {
             "  faults            {} (each eventually disabled)",
             faults.join(", ")
         )?;
-        write!(
+        writeln!(
             f,
             "  stale requests    at most {} in flight",
             self.max_stale_requests
+        )?;
+        write!(
+            f,
+            "  objects per kind  at most {} (more is a violation of object_bound)",
+            self.max_objects_per_kind
         )
     }
 }

@@ -1,9 +1,12 @@
+use crate::Tokens;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// The API server's failure reasons (`Status.reason`), plus `TransactionAbort` for the
 /// atomic `GetThen*` requests and `Other` for everything else (including transport failures).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens,
+)]
 pub enum ErrorReason {
     /// The object does not exist (404).
     NotFound,
@@ -23,6 +26,8 @@ pub enum ErrorReason {
     Timeout,
     /// The server timed out processing the request (500 with retry).
     ServerTimeout,
+    /// The server is rate-limiting the client (429, API priority and fairness).
+    TooManyRequests,
     /// A `GetThen*` request found the object no longer owned as required.
     TransactionAbort,
     /// Anything else: unknown reasons, transport failures, undecodable responses.
@@ -42,6 +47,7 @@ impl ErrorReason {
             "InternalError" => ErrorReason::InternalError,
             "Timeout" => ErrorReason::Timeout,
             "ServerTimeout" => ErrorReason::ServerTimeout,
+            "TooManyRequests" => ErrorReason::TooManyRequests,
             _ => match code {
                 404 => ErrorReason::NotFound,
                 409 => ErrorReason::Conflict,
@@ -49,6 +55,7 @@ impl ErrorReason {
                 400 => ErrorReason::BadRequest,
                 403 => ErrorReason::Forbidden,
                 504 => ErrorReason::Timeout,
+                429 => ErrorReason::TooManyRequests,
                 500 => ErrorReason::InternalError,
                 _ => ErrorReason::Other,
             },
@@ -57,7 +64,7 @@ impl ErrorReason {
 }
 
 /// A failed request: the reason (what reconcilers branch on) and a human-readable message.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub struct ApiError {
     /// Why it failed.
     pub reason: ErrorReason,

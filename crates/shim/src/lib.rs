@@ -56,6 +56,24 @@
 //!    ([`ShimConfig::backoff_base`] doubled per consecutive failure of that object, at most
 //!    [`ShimConfig::backoff_max`]).
 //!
+//! ## Runtime semantics shared with the cluster model
+//!
+//! The model's controller runtime (`anvil_cluster_model::model`) follows the same rules, and
+//! `crates/anvil/tests/conformance.rs` drives both with the same events:
+//!
+//! | rule | semantics |
+//! |---|---|
+//! | R1 | a step that returns done or error **together with** a request: the request is executed; its response is discarded and the reconcile ends |
+//! | R2 | `reconcile_done`/`reconcile_error` are checked before every step, including on `reconcile_init_state()` (an initial state that is already done never calls `reconcile_core`) |
+//! | R3 | `List` with an empty namespace lists every namespace, sorted by (namespace, name) |
+//! | R4 | `GetThen*` retries on `Conflict` at most [`GET_THEN_ATTEMPTS`] times, then returns that `Conflict`; the model answers `Conflict` to a `GetThen*` as a transient failure (fault `transient`) |
+//! | R5 | resourceVersions and uids are opaque: copied and compared for equality only |
+//!
+//! Every failure the shim can surface for a request (API errors with their reasons, 429
+//! `TooManyRequests`, transport failures as `Other`) is among the model's transient failures;
+//! a request that the server executed but whose response is lost (`Timeout`, transport
+//! failure after the commit) is the model's applied-then-failed fault.
+//!
 //! kube's controller guarantees **at most one reconcile per object at a time**: triggers that
 //! arrive while an object is being reconciled are merged and run once that reconcile ends.
 //! Every reconcile runs in a `reconcile` `tracing` span (field `object`), every request in a

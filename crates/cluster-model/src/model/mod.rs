@@ -1,20 +1,55 @@
 //! The cluster state machine: API server + etcd, network, controller runtime, garbage
 //! collector, built-in controllers, environment and faults, composed with a [`Reconciler`].
+//!
+//! One file per host: [`state`] (states, actions, fairness keys), [`faults`] (fault classes
+//! and the errors each failure answers), [`builtins`] (StatefulSet/DaemonSet controllers),
+//! [`invariants`] (built-in safety invariants), [`canon`] (canonical form), [`memo`]
+//! (per-thread caches of pure functions). This file holds the controller runtime and the
+//! composition.
+//!
+//! # Runtime semantics (shared with the shim, see `anvil_shim`'s crate docs)
+//!
+//! * **R1** A `reconcile_core` step that returns done or error *together with* a request:
+//!   the request is sent and executed like any other; its response is discarded and the
+//!   reconcile ends when it arrives (the shim executes it, then ends the reconcile). The
+//!   reconcile stays ongoing, waiting, until then, so no new reconcile of that CR starts
+//!   before the request is answered (or the controller crashes).
+//! * **R2** `reconcile_done` / `reconcile_error` are checked *before* every step, including
+//!   on `reconcile_init_state()`: an initial state that is already done ends the reconcile
+//!   without calling `reconcile_core`.
+//! * **R3** `List` with an empty namespace lists every namespace (`Api::all`), ordered by
+//!   (namespace, name).
+//! * **R4** `GetThen*`: the shim retries on `Conflict` a bounded number of times and then
+//!   returns that `Conflict`; the model answers `Conflict` to a `GetThen*` as one of the
+//!   transient failures of the `transient` fault (not executed).
+//! * **R5** Tokens: resourceVersions and uids are opaque strings that a reconciler may copy
+//!   and compare for equality only (see [`crate::tokens`]).
+
+pub mod builtins;
+pub mod canon;
+pub mod faults;
+pub mod invariants;
+pub mod memo;
+pub mod state;
+
+pub use builtins::next_status;
+pub use canon::{canonicalize, rename_state, visit_state};
+pub use faults::{Fault, FaultState};
+pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
+pub use memo::{stable_hash, typed};
+pub use state::{Action, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
 
 use crate::api::Etcd;
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::scope::Scope;
-use crate::tokens::{Collector, Renaming, Tokens};
+use crate::tokens::Tokens;
 use anvil_checker::{Fairness, Machine};
-use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, StableHasher};
-use anvil_reconciler::{ApiError, ErrorReason, KubeRequest, Reconciler, Request, Response};
-use serde_json::{Value, json};
-use std::any::{Any, TypeId};
-use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use anvil_objects::{DynamicObject, Kind, ObjectRef};
+use anvil_reconciler::{ApiError, ErrorReason, Preconditions, Reconciler, Request, Response};
+use serde_json::Value;
+use std::collections::BTreeMap;
 use std::fmt::Debug;
-use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 /// A reconciler the cluster model can check: its local state and its external messages can
@@ -32,175 +67,6 @@ where
     R::ExternalRequest: Tokens,
     R::ExternalResponse: Tokens,
 {
-}
-
-/// A request in flight.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Msg<Q> {
-    /// Sent by an earlier incarnation of the controller (its response will be ignored).
-    pub stale: bool,
-    /// The custom resource whose reconcile sent it.
-    pub from: ObjectRef,
-    /// The request.
-    pub req: Request<Q>,
-}
-
-/// Where an ongoing reconcile is.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Pending<P> {
-    /// No request outstanding: the next step gets no response.
-    Idle,
-    /// A request is in flight.
-    Waiting,
-    /// The response arrived.
-    Ready(Response<P>),
-}
-
-/// An ongoing reconcile.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct Ongoing<T, P> {
-    /// The snapshot of the custom resource it works on.
-    pub cr: DynamicObject,
-    /// The reconciler's local state.
-    pub local: T,
-    /// Its request/response slot.
-    pub pending: Pending<P>,
-}
-
-/// The environment's remaining budget.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EnvState {
-    /// Index of the current spec in [`Scope::specs`].
-    pub spec: usize,
-    /// Creations left (1 + deletions).
-    pub creates_left: u8,
-    /// Spec edits left.
-    pub edits_left: u8,
-    /// CR deletions left.
-    pub deletes_left: u8,
-    /// Other-writer deletions left.
-    pub other_deletes_left: u8,
-    /// Pod losses left.
-    pub pod_losses_left: u8,
-}
-
-/// Fault classes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Fault {
-    /// Controller crash.
-    Crash,
-    /// Request drop.
-    Drop,
-    /// Other writers.
-    OtherWriter,
-    /// Pod loss.
-    PodLoss,
-}
-
-/// Fault switches (on = the fault may still happen).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct FaultState {
-    /// Crash switch.
-    pub crash: bool,
-    /// Drop switch.
-    pub drop: bool,
-    /// Other-writer switch.
-    pub other: bool,
-    /// Pod-loss switch.
-    pub pod_loss: bool,
-}
-
-impl FaultState {
-    fn get(&self, f: Fault) -> bool {
-        match f {
-            Fault::Crash => self.crash,
-            Fault::Drop => self.drop,
-            Fault::OtherWriter => self.other,
-            Fault::PodLoss => self.pod_loss,
-        }
-    }
-    fn set(&mut self, f: Fault, v: bool) {
-        match f {
-            Fault::Crash => self.crash = v,
-            Fault::Drop => self.drop = v,
-            Fault::OtherWriter => self.other = v,
-            Fault::PodLoss => self.pod_loss = v,
-        }
-    }
-}
-
-/// A state of the composed system.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub struct State<T, Q, P, X> {
-    /// API server storage.
-    pub etcd: Etcd,
-    /// Requests in flight (a multiset, kept sorted).
-    pub network: Vec<Msg<Q>>,
-    /// Ongoing reconciles by CR key.
-    pub ongoing: BTreeMap<ObjectRef, Ongoing<T, P>>,
-    /// The external system's state.
-    pub external: X,
-    /// Environment budget.
-    pub env: EnvState,
-    /// Fault switches.
-    pub faults: FaultState,
-}
-
-/// The state type of [`ClusterMachine`] for reconciler `R` and external model `X`.
-pub type StateOf<R, X> = State<
-    <R as Reconciler>::T,
-    <R as Reconciler>::ExternalRequest,
-    <R as Reconciler>::ExternalResponse,
-    <X as ExternalModel>::State,
->;
-
-/// Actions (labelled transitions).
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Action {
-    /// The API server (or the external system) handles the `i`-th request in flight.
-    Handle(usize),
-    /// Fault: the `i`-th request is dropped; an error is returned instead.
-    Drop(usize),
-    /// The controller runtime starts a reconcile of the CR: a quorum read of the CR (the
-    /// snapshot the reconcile works on), validation, and the first `reconcile_core` step.
-    /// Enabled whenever the CR exists and no reconcile of it is ongoing, so a reconcile that
-    /// ends (done or error) is scheduled again.
-    Start(ObjectRef),
-    /// One `reconcile_core` step of the ongoing reconcile.
-    Continue(ObjectRef),
-    /// Fault: the controller crashes and restarts.
-    Crash,
-    /// A fault class is switched off.
-    Disable(Fault),
-    /// The garbage collector deletes an object none of whose owners exists.
-    Gc(ObjectRef),
-    /// A built-in controller (StatefulSet/DaemonSet) updates the object's status.
-    Builtin(ObjectRef),
-    /// The user creates the CR.
-    UserCreate,
-    /// The user sets the CR's spec to `Scope::specs[i]`.
-    UserEdit(usize),
-    /// The user deletes the CR.
-    UserDelete,
-    /// Another writer deletes the object.
-    OtherDelete(ObjectRef),
-    /// A pod of the StatefulSet is lost (its ready count drops).
-    PodLoss(ObjectRef),
-}
-
-/// Fairness instance keys.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Key {
-    /// Handling of a request, keyed by its (canonical) content.
-    Handle(u64),
-    /// Progress of the CR's reconcile (start and steps).
-    Run(ObjectRef),
-    /// Garbage collection of the object.
-    Gc(ObjectRef),
-    /// Built-in controller working on the object.
-    Builtin(ObjectRef),
-    /// Disabling a fault.
-    Disable(Fault),
 }
 
 /// Predicate on the cluster for the desired-state check: the custom resource, the API
@@ -227,150 +93,8 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
-/// Stable hash (for ordering the network and keying fairness).
-pub fn stable_hash<T: Hash>(t: &T) -> u64 {
-    let mut h = StableHasher::new();
-    t.hash(&mut h);
-    h.finish()
-}
-
-thread_local! {
-    static TYPED: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
-}
-
-type CoreKey<R> = (
-    DynamicObject,
-    Option<Response<<R as Reconciler>::ExternalResponse>>,
-    <R as Reconciler>::T,
-);
-type CoreOut<R> = (
-    <R as Reconciler>::T,
-    Option<Request<<R as Reconciler>::ExternalRequest>>,
-);
-
-type HandleEntry = (u64, Etcd, KubeRequest, Etcd, anvil_reconciler::KubeResponse);
-
-thread_local! {
-    static CORE: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
-    static HANDLE: RefCell<HashMap<u64, Vec<HandleEntry>>> =
-        RefCell::new(HashMap::new());
-}
-
-/// `reconcile_core` on the typed CR, memoised per thread: it is pure and deterministic, and
-/// the same (CR, response, local state) triple recurs in many interleavings.
-fn memo_core<R: Reconciler>(
-    cr_obj: &DynamicObject,
-    resp: Option<Response<R::ExternalResponse>>,
-    local: R::T,
-) -> Option<CoreOut<R>> {
-    let key: CoreKey<R> = (cr_obj.clone(), resp, local);
-    let h = (TypeId::of::<R>(), stable_hash(&key));
-    let hit = CORE.with(|c| {
-        c.borrow().get(&h).and_then(|b| {
-            b.downcast_ref::<Vec<(CoreKey<R>, CoreOut<R>)>>()
-                .and_then(|v| v.iter().find(|(k, _)| k == &key).map(|(_, o)| o.clone()))
-        })
-    });
-    if hit.is_some() {
-        return hit;
-    }
-    let cr = typed::<R::R>(cr_obj)?;
-    let (cr_obj, resp, local) = key.clone();
-    let _ = cr_obj;
-    let out = R::reconcile_core(&cr, resp, local);
-    CORE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() > 500_000 {
-            c.clear();
-        }
-        let e = c
-            .entry(h)
-            .or_insert_with(|| Box::new(Vec::<(CoreKey<R>, CoreOut<R>)>::new()));
-        if let Some(v) = e.downcast_mut::<Vec<(CoreKey<R>, CoreOut<R>)>>() {
-            v.push((key, out.clone()));
-        }
-    });
-    Some(out)
-}
-
-/// `etcd.handle(req)`, memoised per thread on (etcd, request).
-fn memo_handle(
-    kinds: &KindRegistry,
-    etcd: &mut Etcd,
-    req: &KubeRequest,
-) -> anvil_reconciler::KubeResponse {
-    let h = stable_hash(&(kinds.id(), &*etcd, req));
-    let hit = HANDLE.with(|c| {
-        c.borrow().get(&h).and_then(|v| {
-            v.iter()
-                .find(|(id, e, r, _, _)| *id == kinds.id() && e == etcd && r == req)
-                .map(|(_, _, _, e2, resp)| (e2.clone(), resp.clone()))
-        })
-    });
-    if let Some((e2, resp)) = hit {
-        *etcd = e2;
-        return resp;
-    }
-    let before = etcd.clone();
-    let resp = etcd.handle(kinds, req);
-    HANDLE.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() > 500_000 {
-            c.clear();
-        }
-        c.entry(h)
-            .or_default()
-            .push((kinds.id(), before, req.clone(), etcd.clone(), resp.clone()));
-    });
-    resp
-}
-
-/// `obj.to_typed::<K>()`, cached per thread by content fingerprint.
-pub fn typed<K>(obj: &DynamicObject) -> Option<Arc<K>>
-where
-    K: anvil_reconciler::CustomResource,
-{
-    let key = (TypeId::of::<K>(), obj.fingerprint());
-    if let Some(v) = TYPED.with(|c| {
-        c.borrow()
-            .get(&key)
-            .and_then(|b| b.downcast_ref::<Option<Arc<K>>>().cloned())
-    }) {
-        return v;
-    }
-    let v: Option<Arc<K>> = obj.to_typed::<K>().ok().map(Arc::new);
-    TYPED.with(|c| {
-        let mut c = c.borrow_mut();
-        if c.len() > 200_000 {
-            c.clear();
-        }
-        c.insert(key, Box::new(v.clone()));
-    });
-    v
-}
-
-/// The status a built-in controller settles on, if it manages this kind.
-pub fn settled_status(obj: &DynamicObject) -> Option<Value> {
-    let generation = obj.metadata().generation.unwrap_or(0);
-    match (obj.kind().api_version(), obj.kind().kind()) {
-        ("apps/v1", "StatefulSet") => {
-            let n = obj
-                .spec()
-                .and_then(|s| s.get("replicas"))
-                .and_then(Value::as_i64)
-                .unwrap_or(1);
-            Some(json!({
-                "replicas": n, "readyReplicas": n, "availableReplicas": n,
-                "currentReplicas": n, "updatedReplicas": n, "observedGeneration": generation
-            }))
-        }
-        ("apps/v1", "DaemonSet") => Some(json!({
-            "currentNumberScheduled": 1, "desiredNumberScheduled": 1, "numberAvailable": 1,
-            "numberMisscheduled": 0, "numberReady": 1, "updatedNumberScheduled": 1,
-            "observedGeneration": generation
-        })),
-        _ => None,
-    }
+fn is_end<R: Reconciler>(t: &R::T) -> bool {
+    R::reconcile_done(t) || R::reconcile_error(t)
 }
 
 impl<R, X> ClusterMachine<R, X>
@@ -390,6 +114,11 @@ where
         }
     }
 
+    /// The CR's kind.
+    pub fn cr_kind(&self) -> &Kind {
+        &self.cr_kind
+    }
+
     /// The CR's key.
     pub fn cr_key(&self) -> ObjectRef {
         ObjectRef::new(
@@ -407,7 +136,8 @@ where
             .filter(|o| o.metadata().deletion_timestamp.is_none())
     }
 
-    fn cr_object(&self, spec: &Value) -> DynamicObject {
+    /// The CR object the user writes for `spec`.
+    pub fn cr_object(&self, spec: &Value) -> DynamicObject {
         let mut body = serde_json::Map::new();
         body.insert("spec".into(), spec.clone());
         DynamicObject::new(anvil_objects::ObjectParts {
@@ -421,11 +151,15 @@ where
         })
     }
 
-    fn stale_count(s: &StateOf<R, X>) -> usize {
-        s.network.len()
+    /// True when the state exceeds the scope's object bound (it is not expanded further).
+    pub fn over_object_bound(&self, s: &StateOf<R, X>) -> bool {
+        !kinds_over_bound(&self.cr_kind, self.scope.max_objects_per_kind, s).is_empty()
     }
 
-    /// Run one `reconcile_core` step and store the outcome.
+    /// One step of the reconcile of `key` from local state `local` (rules R1, R2): an ended
+    /// state ends the reconcile; otherwise `reconcile_core` runs and its request (if any) is
+    /// sent. A step that ends the reconcile together with a request keeps the reconcile
+    /// waiting for that request's response, which is then discarded.
     fn step(
         &self,
         s: &mut StateOf<R, X>,
@@ -434,11 +168,11 @@ where
         local: R::T,
         resp: Option<Response<R::ExternalResponse>>,
     ) -> Option<()> {
-        let (t, req) = memo_core::<R>(&cr_obj, resp, local)?;
-        if R::reconcile_done(&t) || R::reconcile_error(&t) {
+        if is_end::<R>(&local) {
             s.ongoing.remove(key);
             return Some(());
         }
+        let (t, req) = memo::memo_core::<R>(&cr_obj, resp, local)?;
         let pending = match req {
             Some(req) => {
                 s.network.push(Msg {
@@ -447,6 +181,10 @@ where
                     req,
                 });
                 Pending::Waiting
+            }
+            None if is_end::<R>(&t) => {
+                s.ongoing.remove(key);
+                return Some(());
             }
             None => Pending::Idle,
         };
@@ -461,6 +199,8 @@ where
         Some(())
     }
 
+    /// Delivers a response to the reconcile that sent `m` (nothing for a stale request). A
+    /// reconcile that had already ended (R1) ends now, discarding the response.
     fn deliver(
         s: &mut StateOf<R, X>,
         m: &Msg<R::ExternalRequest>,
@@ -472,7 +212,11 @@ where
         if let Some(o) = s.ongoing.get_mut(&m.from)
             && o.pending == Pending::Waiting
         {
-            o.pending = Pending::Ready(resp);
+            if is_end::<R>(&o.local) {
+                s.ongoing.remove(&m.from);
+            } else {
+                o.pending = Pending::Ready(resp);
+            }
         }
     }
 
@@ -482,11 +226,28 @@ where
         m: &Msg<R::ExternalRequest>,
     ) -> Response<R::ExternalResponse> {
         match &m.req {
-            Request::Kube(k) => Response::Kube(memo_handle(&self.kinds, &mut s.etcd, k)),
+            Request::Kube(k) => Response::Kube(memo::memo_handle(&self.kinds, &mut s.etcd, k)),
             Request::External(q) => {
                 Response::External(self.external.handle(&mut s.external, q, &s.etcd))
             }
         }
+    }
+
+    /// The error answer to `req` for a failure with `reason`.
+    fn error_answer(
+        &self,
+        req: &Request<R::ExternalRequest>,
+        reason: ErrorReason,
+        what: &str,
+    ) -> Option<Response<R::ExternalResponse>> {
+        Some(match req {
+            Request::Kube(k) => Response::Kube(k.error_response(ApiError::new(reason, what))),
+            Request::External(q) => Response::External(self.external.drop_response(q)?),
+        })
+    }
+
+    fn transient_all(&self) -> bool {
+        self.scope.faults.transient
     }
 }
 
@@ -504,6 +265,7 @@ where
         vec![State {
             etcd: Etcd::new(),
             network: Vec::new(),
+            gc: Vec::new(),
             ongoing: BTreeMap::new(),
             external: self.external.init(),
             env: EnvState {
@@ -516,7 +278,8 @@ where
             },
             faults: FaultState {
                 crash: f.crash,
-                drop: f.drop,
+                drop: f.drop || f.transient,
+                lost_response: f.lost_response,
                 other: f.other_deletes > 0,
                 pod_loss: f.pod_losses > 0,
             },
@@ -524,10 +287,20 @@ where
     }
 
     fn actions(&self, s: &Self::State, out: &mut Vec<Action>) {
-        for i in 0..s.network.len() {
+        if self.over_object_bound(s) {
+            return;
+        }
+        for (i, m) in s.network.iter().enumerate() {
             out.push(Action::Handle(i));
             if s.faults.drop {
-                out.push(Action::Drop(i));
+                for r in faults::transient_errors(&m.req, self.transient_all()) {
+                    out.push(Action::Drop(i, *r));
+                }
+            }
+            if s.faults.lost_response {
+                for r in faults::lost_response_errors(&m.req) {
+                    out.push(Action::LoseResponse(i, *r));
+                }
             }
         }
         let cr_key = self.cr_key();
@@ -542,24 +315,19 @@ where
         if s.faults.crash && !s.ongoing.is_empty() {
             out.push(Action::Crash);
         }
-        for f in [
-            Fault::Crash,
-            Fault::Drop,
-            Fault::OtherWriter,
-            Fault::PodLoss,
-        ] {
+        for f in Fault::ALL {
             if s.faults.get(f) {
                 out.push(Action::Disable(f));
             }
         }
+        for g in &s.gc {
+            out.push(Action::GcDelete(g.key.clone()));
+        }
         for (k, o) in s.etcd.objects.iter() {
-            if crate::api::garbage_collectable(&s.etcd, k) {
+            if crate::api::garbage_collectable(&s.etcd, k) && !s.gc.iter().any(|g| &g.key == k) {
                 out.push(Action::Gc(k.clone()));
             }
-            if let Some(st) = settled_status(o)
-                && o.status() != Some(&st)
-                && o.metadata().deletion_timestamp.is_none()
-            {
+            if next_status(o).is_some() {
                 out.push(Action::Builtin(k.clone()));
             }
             if k.kind != self.cr_kind && s.faults.other && s.env.other_deletes_left > 0 {
@@ -567,10 +335,7 @@ where
             }
             if s.faults.pod_loss
                 && s.env.pod_losses_left > 0
-                && o.status()
-                    .and_then(|st| st.get("readyReplicas"))
-                    .and_then(Value::as_i64)
-                    .is_some_and(|n| n > 0)
+                && builtins::after_pod_loss(o).is_some()
             {
                 out.push(Action::PodLoss(k.clone()));
             }
@@ -603,19 +368,27 @@ where
                 let resp = self.handle(&mut n, &m);
                 Self::deliver(&mut n, &m, resp);
             }
-            Action::Drop(i) => {
-                if !s.faults.drop {
+            Action::Drop(i, reason) => {
+                let m = s.network.get(*i)?;
+                if !s.faults.drop
+                    || !faults::transient_errors(&m.req, self.transient_all()).contains(reason)
+                {
                     return None;
                 }
                 let m = n.network.remove(*i);
-                let resp = match &m.req {
-                    Request::Kube(k) => Response::Kube(k.error_response(ApiError::new(
-                        ErrorReason::Timeout,
-                        "the request was dropped",
-                    ))),
-                    Request::External(q) => Response::External(self.external.drop_response(q)?),
-                };
+                let resp = self.error_answer(&m.req, *reason, "transient failure (model)")?;
                 Self::deliver(&mut n, &m, resp);
+            }
+            Action::LoseResponse(i, reason) => {
+                let m = s.network.get(*i)?;
+                if !s.faults.lost_response || !faults::lost_response_errors(&m.req).contains(reason)
+                {
+                    return None;
+                }
+                let m = n.network.remove(*i);
+                let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
+                let _ = self.handle(&mut n, &m);
+                Self::deliver(&mut n, &m, answer);
             }
             Action::Start(k) => {
                 if s.ongoing.contains_key(k) {
@@ -637,10 +410,7 @@ where
                 self.step(&mut n, k, o.cr, o.local, resp)?;
             }
             Action::Crash => {
-                if !s.faults.crash {
-                    return None;
-                }
-                if Self::stale_count(s) > self.scope.max_stale_requests {
+                if !s.faults.crash || s.network.len() > self.scope.max_stale_requests {
                     return None;
                 }
                 n.ongoing.clear();
@@ -655,11 +425,31 @@ where
                 n.faults.set(*f, false);
             }
             Action::Gc(k) => {
-                n.etcd.collect_garbage(&self.kinds, k).ok()?;
+                if !crate::api::garbage_collectable(&s.etcd, k) || s.gc.iter().any(|g| &g.key == k)
+                {
+                    return None;
+                }
+                let uid = s.etcd.objects.get(k)?.uid()?.to_string();
+                n.gc.push(GcDelete {
+                    key: k.clone(),
+                    uid,
+                });
+                n.gc.sort();
+            }
+            Action::GcDelete(k) => {
+                let i = n.gc.iter().position(|g| &g.key == k)?;
+                let g = n.gc.remove(i);
+                let pre = Preconditions {
+                    uid: Some(g.uid),
+                    resource_version: None,
+                };
+                // A failed precondition or a missing object: the collector's delete fails and
+                // it re-examines the object later (a fresh Gc step).
+                let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
             }
             Action::Builtin(k) => {
                 let o = s.etcd.objects.get(k)?;
-                let st = settled_status(o)?;
+                let st = next_status(o)?;
                 let new = o.modify(|p| {
                     p.body.insert("status".into(), st);
                 });
@@ -705,12 +495,9 @@ where
                     return None;
                 }
                 let o = s.etcd.objects.get(k)?;
-                let ready = o.status()?.get("readyReplicas")?.as_i64()?;
+                let st = builtins::after_pod_loss(o)?;
                 let new = o.modify(|p| {
-                    if let Some(Value::Object(st)) = p.body.get_mut("status") {
-                        st.insert("readyReplicas".into(), json!(ready - 1));
-                        st.insert("availableReplicas".into(), json!(ready - 1));
-                    }
+                    p.body.insert("status".into(), st);
                 });
                 n.env.pod_losses_left -= 1;
                 n.etcd.update_status(&self.kinds, &new).ok()?;
@@ -721,12 +508,25 @@ where
 
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
         match a {
-            Action::Handle(i) => Fairness::Weak(Key::Handle(stable_hash(&s.network[*i]))),
+            Action::Handle(i) => {
+                let m = &s.network[*i];
+                let pos = s.network[..*i]
+                    .iter()
+                    .filter(|o| o.stale == m.stale && o.from == m.from)
+                    .count();
+                Fairness::Weak(Key::Handle {
+                    from: m.from.clone(),
+                    stale: m.stale,
+                    pos,
+                })
+            }
             Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
             Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
+            Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
             Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
             Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
-            Action::Drop(_)
+            Action::Drop(..)
+            | Action::LoseResponse(..)
             | Action::Crash
             | Action::UserCreate
             | Action::UserEdit(_)
@@ -740,128 +540,6 @@ where
         canonicalize::<R, X>(&mut s);
         s
     }
-}
-
-/// The controller writes (creates/updates) an object controlled by someone other than the CR
-/// its reconcile works on: the violation of the "no adoption of foreign objects" invariant.
-pub fn foreign_write_in<T, Q, P, X>(cr_kind: &Kind, s: &State<T, Q, P, X>) -> bool {
-    s.network.iter().any(|m| {
-        if m.stale {
-            return false;
-        }
-        let Some(cr) = s.ongoing.get(&m.from) else {
-            return false;
-        };
-        let Some(owner) = Owner::of_object(&cr.cr) else {
-            return false;
-        };
-        let obj = match &m.req {
-            Request::Kube(
-                KubeRequest::Create(o)
-                | KubeRequest::Update(o)
-                | KubeRequest::GetThenUpdate { obj: o, .. },
-            ) => o,
-            _ => return false,
-        };
-        obj.kind() != cr_kind && obj.controller_ref().is_some_and(|r| !owner.matches(r))
-    })
-}
-
-/// An unconditional update (no resourceVersion) is in flight whose object was built from a
-/// version older than the stored one (its `metadata.generation` is lower): executing it
-/// overwrites changes its sender never saw (a lost update). The violation of the
-/// `no_lost_updates` invariant.
-pub fn lost_update_in<T, Q, P, X>(s: &State<T, Q, P, X>) -> bool {
-    s.network.iter().any(|m| match &m.req {
-        Request::Kube(KubeRequest::Update(o)) if o.resource_version().is_none() => {
-            match (
-                o.metadata().generation,
-                s.etcd
-                    .objects
-                    .get(&o.object_ref())
-                    .and_then(|c| c.metadata().generation),
-            ) {
-                (Some(sent), Some(stored)) => sent < stored,
-                _ => false,
-            }
-        }
-        _ => false,
-    })
-}
-
-/// Canonicalises a state in place: sorts the network and renames tokens (see
-/// [`crate::tokens`]) onto `1..k`, setting the counters to `k`.
-pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
-where
-    R: ModelReconciler,
-    X: ExternalModel,
-{
-    let mut c = Collector::default();
-    visit_state::<R, X>(s, &mut |t: &str| c.add(t));
-    let r = c.renaming();
-    s.etcd.rv = r.rv_count();
-    s.etcd.uid = r.uid_count();
-    rename_state::<R, X>(s, &r);
-}
-
-/// Calls `f` on every string of the state that may be a token.
-pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
-where
-    R: ModelReconciler,
-    X: ExternalModel,
-{
-    for o in s.etcd.objects.values() {
-        o.visit(f);
-    }
-    for m in &s.network {
-        m.req.visit(f);
-    }
-    for o in s.ongoing.values() {
-        o.cr.visit(f);
-        o.local.visit(f);
-        if let Pending::Ready(r) = &o.pending {
-            r.visit(f);
-        }
-    }
-    s.external.visit(f);
-}
-
-/// Applies `r` to every token of the state (not to the counters) and re-sorts the network.
-pub fn rename_state<R, X>(s: &mut StateOf<R, X>, r: &Renaming)
-where
-    R: ModelReconciler,
-    X: ExternalModel,
-{
-    if !r.is_identity() {
-        let renamed: Vec<(ObjectRef, DynamicObject)> = s
-            .etcd
-            .objects
-            .iter()
-            .filter_map(|(k, o)| {
-                let n = o.rename(r);
-                (&n != o).then(|| (k.clone(), n))
-            })
-            .collect();
-        if !renamed.is_empty() {
-            let objects = Arc::make_mut(&mut s.etcd.objects);
-            for (k, o) in renamed {
-                objects.insert(k, o);
-            }
-        }
-        for m in &mut s.network {
-            m.req = m.req.rename(r);
-        }
-        for o in s.ongoing.values_mut() {
-            o.cr = o.cr.rename(r);
-            o.local = o.local.rename(r);
-            if let Pending::Ready(resp) = &o.pending {
-                o.pending = Pending::Ready(resp.rename(r));
-            }
-        }
-        s.external = s.external.rename(r);
-    }
-    s.network
-        .sort_by_cached_key(|m| (m.stale, m.from.clone(), stable_hash(&m.req)));
 }
 
 /// Debug helper: the type of a [`Debug`] value.

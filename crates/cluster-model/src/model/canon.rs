@@ -1,0 +1,91 @@
+//! Canonical form of a state: the network sorted, tokens renamed onto `1..k` (see
+//! [`crate::tokens`] for the soundness argument).
+
+use crate::external::ExternalModel;
+use crate::model::ModelReconciler;
+use crate::model::memo::stable_hash;
+use crate::model::state::{Pending, StateOf};
+use crate::tokens::{Collector, Renaming, Tokens};
+use anvil_objects::{DynamicObject, ObjectRef};
+use std::sync::Arc;
+
+/// Canonicalises a state in place: sorts the network and renames tokens onto `1..k`, setting
+/// the counters to `k`.
+pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
+where
+    R: ModelReconciler,
+    X: ExternalModel,
+{
+    let mut c = Collector::default();
+    visit_state::<R, X>(s, &mut |t: &str| c.add(t));
+    let r = c.renaming();
+    s.etcd.rv = r.rv_count();
+    s.etcd.uid = r.uid_count();
+    rename_state::<R, X>(s, &r);
+}
+
+/// Calls `f` on every string of the state that may be a token.
+pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
+where
+    R: ModelReconciler,
+    X: ExternalModel,
+{
+    for o in s.etcd.objects.values() {
+        o.visit(f);
+    }
+    for m in &s.network {
+        m.req.visit(f);
+    }
+    for g in &s.gc {
+        f(&g.uid);
+    }
+    for o in s.ongoing.values() {
+        o.cr.visit(f);
+        o.local.visit(f);
+        if let Pending::Ready(r) = &o.pending {
+            r.visit(f);
+        }
+    }
+    s.external.visit(f);
+}
+
+/// Applies `r` to every token of the state (not to the counters) and re-sorts the network.
+pub fn rename_state<R, X>(s: &mut StateOf<R, X>, r: &Renaming)
+where
+    R: ModelReconciler,
+    X: ExternalModel,
+{
+    if !r.is_identity() {
+        let renamed: Vec<(ObjectRef, DynamicObject)> = s
+            .etcd
+            .objects
+            .iter()
+            .filter_map(|(k, o)| {
+                let n = o.rename(r);
+                (&n != o).then(|| (k.clone(), n))
+            })
+            .collect();
+        if !renamed.is_empty() {
+            let objects = Arc::make_mut(&mut s.etcd.objects);
+            for (k, o) in renamed {
+                objects.insert(k, o);
+            }
+        }
+        for m in &mut s.network {
+            m.req = m.req.rename(r);
+        }
+        for g in &mut s.gc {
+            g.uid = g.uid.rename(r);
+        }
+        for o in s.ongoing.values_mut() {
+            o.cr = o.cr.rename(r);
+            o.local = o.local.rename(r);
+            if let Pending::Ready(resp) = &o.pending {
+                o.pending = Pending::Ready(resp.rename(r));
+            }
+        }
+        s.external = s.external.rename(r);
+    }
+    s.network
+        .sort_by_cached_key(|m| (m.stale, m.from.clone(), stable_hash(&m.req)));
+}

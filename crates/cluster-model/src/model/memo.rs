@@ -1,0 +1,135 @@
+//! Per-thread memo caches for the pure functions the model calls again and again. Every cache
+//! is keyed by a 64-bit hash **and** checks equality of the full key on a hit, so a hash
+//! collision can never return another key's answer.
+
+use crate::api::Etcd;
+use crate::kinds::KindRegistry;
+use crate::model::ModelReconciler;
+use anvil_objects::{DynamicObject, StableHasher};
+use anvil_reconciler::{KubeRequest, KubeResponse, Reconciler, Request, Response};
+use std::any::{Any, TypeId};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+/// Stable hash (for ordering the network).
+pub fn stable_hash<T: Hash>(t: &T) -> u64 {
+    let mut h = StableHasher::new();
+    t.hash(&mut h);
+    h.finish()
+}
+
+type CoreKey<R> = (
+    DynamicObject,
+    Option<Response<<R as Reconciler>::ExternalResponse>>,
+    <R as Reconciler>::T,
+);
+/// The output of one `reconcile_core` step.
+pub type CoreOut<R> = (
+    <R as Reconciler>::T,
+    Option<Request<<R as Reconciler>::ExternalRequest>>,
+);
+
+type HandleEntry = (u64, Etcd, KubeRequest, Etcd, KubeResponse);
+
+thread_local! {
+    static TYPED: RefCell<HashMap<(TypeId, u64), Vec<(DynamicObject, Box<dyn Any>)>>> =
+        RefCell::new(HashMap::new());
+    static CORE: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
+    static HANDLE: RefCell<HashMap<u64, Vec<HandleEntry>>> = RefCell::new(HashMap::new());
+}
+
+/// `reconcile_core` on the typed CR, memoised per thread: it is pure and deterministic, and
+/// the same (CR, response, local state) triple recurs in many interleavings.
+pub fn memo_core<R: ModelReconciler>(
+    cr_obj: &DynamicObject,
+    resp: Option<Response<R::ExternalResponse>>,
+    local: R::T,
+) -> Option<CoreOut<R>> {
+    let key: CoreKey<R> = (cr_obj.clone(), resp, local);
+    let h = (TypeId::of::<R>(), stable_hash(&key));
+    let hit = CORE.with(|c| {
+        c.borrow().get(&h).and_then(|b| {
+            b.downcast_ref::<Vec<(CoreKey<R>, CoreOut<R>)>>()
+                .and_then(|v| v.iter().find(|(k, _)| k == &key).map(|(_, o)| o.clone()))
+        })
+    });
+    if hit.is_some() {
+        return hit;
+    }
+    let cr = typed::<R::R>(cr_obj)?;
+    let (_, resp, local) = key.clone();
+    let out = R::reconcile_core(&cr, resp, local);
+    CORE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 500_000 {
+            c.clear();
+        }
+        let e = c
+            .entry(h)
+            .or_insert_with(|| Box::new(Vec::<(CoreKey<R>, CoreOut<R>)>::new()));
+        if let Some(v) = e.downcast_mut::<Vec<(CoreKey<R>, CoreOut<R>)>>() {
+            v.push((key, out.clone()));
+        }
+    });
+    Some(out)
+}
+
+/// `etcd.handle(req)`, memoised per thread on (kinds, etcd, request).
+pub fn memo_handle(kinds: &KindRegistry, etcd: &mut Etcd, req: &KubeRequest) -> KubeResponse {
+    let h = stable_hash(&(kinds.id(), &*etcd, req));
+    let hit = HANDLE.with(|c| {
+        c.borrow().get(&h).and_then(|v| {
+            v.iter()
+                .find(|(id, e, r, _, _)| *id == kinds.id() && e == etcd && r == req)
+                .map(|(_, _, _, e2, resp)| (e2.clone(), resp.clone()))
+        })
+    });
+    if let Some((e2, resp)) = hit {
+        *etcd = e2;
+        return resp;
+    }
+    let before = etcd.clone();
+    let resp = etcd.handle(kinds, req);
+    HANDLE.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 500_000 {
+            c.clear();
+        }
+        c.entry(h)
+            .or_default()
+            .push((kinds.id(), before, req.clone(), etcd.clone(), resp.clone()));
+    });
+    resp
+}
+
+/// `obj.to_typed::<K>()`, cached per thread by content fingerprint; a hit is only used when
+/// the cached object equals `obj` (pointer, then fingerprint, then content).
+pub fn typed<K>(obj: &DynamicObject) -> Option<Arc<K>>
+where
+    K: anvil_reconciler::CustomResource,
+{
+    let key = (TypeId::of::<K>(), obj.fingerprint());
+    if let Some(v) = TYPED.with(|c| {
+        c.borrow().get(&key).and_then(|entries| {
+            entries
+                .iter()
+                .find(|(o, _)| o == obj)
+                .and_then(|(_, b)| b.downcast_ref::<Option<Arc<K>>>().cloned())
+        })
+    }) {
+        return v;
+    }
+    let v: Option<Arc<K>> = obj.to_typed::<K>().ok().map(Arc::new);
+    TYPED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 200_000 {
+            c.clear();
+        }
+        c.entry(key)
+            .or_default()
+            .push((obj.clone(), Box::new(v.clone())));
+    });
+    v
+}

@@ -1,0 +1,168 @@
+//! The states, actions and fairness keys of the composed cluster machine.
+
+use crate::api::Etcd;
+use crate::external::ExternalModel;
+use crate::model::faults::{Fault, FaultState};
+use anvil_objects::{DynamicObject, ObjectRef};
+use anvil_reconciler::{ErrorReason, Reconciler, Request, Response};
+use std::collections::BTreeMap;
+
+/// A request in flight.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Msg<Q> {
+    /// Sent by an earlier incarnation of the controller (its response will be ignored).
+    pub stale: bool,
+    /// The custom resource whose reconcile sent it.
+    pub from: ObjectRef,
+    /// The request.
+    pub req: Request<Q>,
+}
+
+/// Where an ongoing reconcile is.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Pending<P> {
+    /// No request outstanding: the next step gets no response.
+    Idle,
+    /// A request is in flight.
+    Waiting,
+    /// The response arrived.
+    Ready(Response<P>),
+}
+
+/// An ongoing reconcile.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Ongoing<T, P> {
+    /// The snapshot of the custom resource it works on.
+    pub cr: DynamicObject,
+    /// The reconciler's local state. When it is done or error, the reconcile is only waiting
+    /// for the response to the request sent together with that outcome (runtime rule R1).
+    pub local: T,
+    /// Its request/response slot.
+    pub pending: Pending<P>,
+}
+
+/// The environment's remaining budget.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EnvState {
+    /// Index of the current spec in [`crate::Scope::specs`].
+    pub spec: usize,
+    /// Creations left (1 + deletions).
+    pub creates_left: u8,
+    /// Spec edits left.
+    pub edits_left: u8,
+    /// CR deletions left.
+    pub deletes_left: u8,
+    /// Other-writer deletions left.
+    pub other_deletes_left: u8,
+    /// Pod losses left.
+    pub pod_losses_left: u8,
+}
+
+/// A deletion the garbage collector has decided and sent: a Delete of `key` with the uid
+/// precondition `uid`, in flight like any request.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GcDelete {
+    /// The object judged to be garbage.
+    pub key: ObjectRef,
+    /// Its uid when the collector judged it (the delete's precondition).
+    pub uid: String,
+}
+
+/// A state of the composed system.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct State<T, Q, P, X> {
+    /// API server storage.
+    pub etcd: Etcd,
+    /// Requests in flight (a multiset, kept sorted).
+    pub network: Vec<Msg<Q>>,
+    /// The garbage collector's deletions in flight (sorted, at most one per object).
+    pub gc: Vec<GcDelete>,
+    /// Ongoing reconciles by CR key.
+    pub ongoing: BTreeMap<ObjectRef, Ongoing<T, P>>,
+    /// The external system's state.
+    pub external: X,
+    /// Environment budget.
+    pub env: EnvState,
+    /// Fault switches.
+    pub faults: FaultState,
+}
+
+/// The state type of [`crate::ClusterMachine`] for reconciler `R` and external model `X`.
+pub type StateOf<R, X> = State<
+    <R as Reconciler>::T,
+    <R as Reconciler>::ExternalRequest,
+    <R as Reconciler>::ExternalResponse,
+    <X as ExternalModel>::State,
+>;
+
+/// Actions (labelled transitions).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The API server (or the external system) handles the `i`-th request in flight.
+    Handle(usize),
+    /// Fault (transient failure): the `i`-th request is not executed; the sender gets this
+    /// error instead (any error the shim can surface for that request, see
+    /// [`crate::model::faults::transient_errors`]).
+    Drop(usize, ErrorReason),
+    /// Fault (applied, then failed): the `i`-th request is executed, but its response is lost
+    /// and the sender gets this error instead.
+    LoseResponse(usize, ErrorReason),
+    /// The controller runtime starts a reconcile of the CR: a quorum read of the CR (the
+    /// snapshot the reconcile works on), validation, and the first step (rule R2: done/error
+    /// is checked on the initial state before `reconcile_core` is called).
+    /// Enabled whenever the CR exists and no reconcile of it is ongoing, so a reconcile that
+    /// ends (done or error) is scheduled again.
+    Start(ObjectRef),
+    /// One `reconcile_core` step of the ongoing reconcile.
+    Continue(ObjectRef),
+    /// Fault: the controller crashes and restarts.
+    Crash,
+    /// A fault class is switched off.
+    Disable(Fault),
+    /// The garbage collector judges the object to be garbage (none of its owners exists) and
+    /// sends a delete with a uid precondition ([`GcDelete`]).
+    Gc(ObjectRef),
+    /// The API server handles the garbage collector's delete of the object.
+    GcDelete(ObjectRef),
+    /// A built-in controller (StatefulSet/DaemonSet) moves the object's status one step.
+    Builtin(ObjectRef),
+    /// The user creates the CR.
+    UserCreate,
+    /// The user sets the CR's spec to `Scope::specs[i]`.
+    UserEdit(usize),
+    /// The user deletes the CR.
+    UserDelete,
+    /// Another writer deletes the object.
+    OtherDelete(ObjectRef),
+    /// A pod of the StatefulSet is lost (its ready count drops).
+    PodLoss(ObjectRef),
+}
+
+/// Fairness instance keys. They name components structurally (never by a hash of content,
+/// which the canonical renaming of tokens changes), so the same obligation keeps its key along
+/// a cycle of canonical states.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// Handling of the `pos`-th request in flight among those with the same sender and stale
+    /// flag. A live reconcile has at most one request in flight (`pos` = 0); stale requests
+    /// are never created in a fair cycle (crashes are switched off there), so the set of
+    /// stale requests is constant along such a cycle and every one of them keeps a position.
+    Handle {
+        /// The CR whose reconcile sent it.
+        from: ObjectRef,
+        /// Sent by an earlier incarnation.
+        stale: bool,
+        /// Position among the requests with the same `from` and `stale`.
+        pos: usize,
+    },
+    /// Progress of the CR's reconcile (start and steps).
+    Run(ObjectRef),
+    /// The garbage collector's judgement of the object.
+    Gc(ObjectRef),
+    /// The API server handling the garbage collector's delete of the object.
+    GcDelete(ObjectRef),
+    /// Built-in controller working on the object.
+    Builtin(ObjectRef),
+    /// Disabling a fault.
+    Disable(Fault),
+}
