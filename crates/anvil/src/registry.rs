@@ -2,6 +2,7 @@
 //!
 //! To add a controller, append a [`Controller`] to [`controllers`].
 
+use anvil_cluster_model::Scope;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 
 /// One verifiable controller.
@@ -11,8 +12,11 @@ pub struct Controller {
     pub name: &'static str,
     /// One line for `anvil list`.
     pub description: &'static str,
-    /// Runs the checker at the controller's default scope.
-    pub verify: fn(&CheckOptions) -> Report,
+    /// The controller's default scope.
+    pub scope: fn() -> Scope,
+    /// Runs the checker within a scope (the default one, or one the user widened or narrowed
+    /// with flags or a scope file).
+    pub check: fn(Scope, &CheckOptions) -> Report,
     /// The CRD as YAML, if the controller has one of its own.
     pub crd: Option<fn() -> String>,
 }
@@ -32,52 +36,111 @@ pub fn controllers() -> Vec<Controller> {
         Controller {
             name: "demo",
             description: "DemoApp: a ConfigMap and a StatefulSet kept in sync with the custom resource",
-            verify: anvil_demo::verify::verify,
+            scope: anvil_demo::verify::default_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>("demo", s, o)
+            },
             crd: Some(demo_crd),
         },
         Controller {
             name: "demo-stale-update",
             description: "broken demo: unconditional StatefulSet update built from a (stale) read",
-            verify: broken::verify_stale_update,
+            scope: broken::stale_update_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<broken::StaleUpdate>(
+                    "demo-stale-update",
+                    s,
+                    o,
+                )
+            },
             crd: Some(demo_crd),
         },
         Controller {
             name: "demo-alreadyexists-fatal",
             description: "broken demo: AlreadyExists on create (after a crash) is treated as fatal forever",
-            verify: broken::verify_already_exists_fatal,
+            scope: broken::already_exists_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<broken::AlreadyExistsFatal>(
+                    "demo-alreadyexists-fatal",
+                    s,
+                    o,
+                )
+            },
             crd: Some(demo_crd),
         },
         Controller {
             name: "demo-adopt-orphan",
             description: "broken demo: adopts objects left behind by a deleted DemoApp of the same name",
-            verify: broken::verify_adopt_orphan,
+            scope: broken::adopt_orphan_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<broken::AdoptOrphan>(
+                    "demo-adopt-orphan",
+                    s,
+                    o,
+                )
+            },
             crd: Some(demo_crd),
         },
         Controller {
             name: "demo-no-done-on-failure",
             description: "broken demo: a failed write leaves the reconcile waiting forever",
-            verify: broken::verify_no_done_on_failure,
+            scope: broken::no_done_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<broken::NoDoneOnFailure>(
+                    "demo-no-done-on-failure",
+                    s,
+                    o,
+                )
+            },
             crd: Some(demo_crd),
         },
         Controller {
             name: "zookeeper",
             description: "ZookeeperCluster: Services, ConfigMap, cluster-size znode (ZooKeeper API), StatefulSet, status",
-            verify: anvil_zookeeper::verify::verify,
+            scope: anvil_zookeeper::verify::default_scope,
+            check: |s, o| {
+                anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::ZookeeperController>(
+                    "zookeeper",
+                    s,
+                    o,
+                )
+            },
             crd: Some(zookeeper_crd),
         },
         Controller {
             name: "zookeeper-569",
             description: "broken zookeeper: znode written only right after a StatefulSet write; a crash in between loses it (zookeeper-operator #569)",
-            verify: anvil_zookeeper::verify::verify_569,
+            scope: anvil_zookeeper::verify::default_scope,
+            check: |s, o| {
+                anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::broken::Zookeeper569>(
+                    "zookeeper-569",
+                    s,
+                    o,
+                )
+            },
             crd: Some(zookeeper_crd),
         },
         Controller {
             name: "zookeeper-adopt",
             description: "broken zookeeper: updates a StatefulSet without checking its owner (CR deleted and re-created)",
-            verify: anvil_zookeeper::verify::verify_adopt,
+            scope: anvil_zookeeper::verify::recreate_scope,
+            check: |s, o| {
+                anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::broken::ZookeeperAdopt>(
+                    "zookeeper-adopt",
+                    s,
+                    o,
+                )
+            },
             crd: Some(zookeeper_crd),
         },
     ]
+}
+
+impl Controller {
+    /// Runs the checker at the controller's default scope.
+    pub fn verify(&self, opts: &CheckOptions) -> Report {
+        (self.check)((self.scope)(), opts)
+    }
 }
 
 /// The controller called `name`.

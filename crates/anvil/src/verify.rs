@@ -50,6 +50,110 @@ pub struct VerifyArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Scope file (YAML or JSON): the whole scope (namespace, name, specs, bounds, faults),
+    /// replacing the controller's default; the flags below then adjust it.
+    #[arg(long, value_name = "FILE")]
+    pub scope: Option<std::path::PathBuf>,
+    /// At most this many spec edits.
+    #[arg(long)]
+    pub edits: Option<u8>,
+    /// At most this many deletions (each followed by a re-creation) of the custom resource.
+    #[arg(long)]
+    pub deletes: Option<u8>,
+    /// At most this many stale requests (of crashed incarnations) in flight.
+    #[arg(long)]
+    pub stale: Option<usize>,
+    /// Custom resources checked together (only 1 is supported so far).
+    #[arg(long)]
+    pub crs: Option<u8>,
+    /// At most this many deletions of managed objects by other writers.
+    #[arg(long)]
+    pub other_writers: Option<u8>,
+    /// At most this many pod losses.
+    #[arg(long)]
+    pub pod_losses: Option<u8>,
+    /// At most this many objects of one kind (more is a violation of object_bound).
+    #[arg(long)]
+    pub object_bound: Option<usize>,
+    /// No controller crashes.
+    #[arg(long)]
+    pub no_crash: bool,
+    /// No transient request failures (neither drops nor other errors).
+    #[arg(long)]
+    pub no_drop: bool,
+    /// Transient failures answer every error the shim can surface, not only Timeout.
+    #[arg(long)]
+    pub transient: bool,
+    /// Applied-then-failed requests: executed, but the controller gets an error.
+    #[arg(long)]
+    pub lost_responses: bool,
+}
+
+/// The effective scope: the scope file or the controller's default, adjusted by the flags.
+pub fn effective_scope(
+    args: &VerifyArgs,
+    default: anvil_cluster_model::Scope,
+) -> Result<anvil_cluster_model::Scope, String> {
+    let mut s = match &args.scope {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the scope file {}: {e}", path.display()))?;
+            serde_yaml::from_str::<anvil_cluster_model::Scope>(&text)
+                .map_err(|e| format!("invalid scope file {}: {e}", path.display()))?
+        }
+        None => default,
+    };
+    if let Some(n) = args.crs
+        && n != 1
+    {
+        return Err(format!(
+            "--crs {n}: several custom resources in one check are not supported yet (only 1)"
+        ));
+    }
+    if let Some(n) = args.edits {
+        s.max_edits = n;
+    }
+    if let Some(n) = args.deletes {
+        s.max_deletes = n;
+    }
+    if let Some(n) = args.stale {
+        s.max_stale_requests = n;
+    }
+    if let Some(n) = args.other_writers {
+        s.faults.other_deletes = n;
+    }
+    if let Some(n) = args.pod_losses {
+        s.faults.pod_losses = n;
+    }
+    if let Some(n) = args.object_bound {
+        s.max_objects_per_kind = n;
+    }
+    if args.no_crash {
+        s.faults.crash = false;
+    }
+    if args.no_drop && args.transient {
+        return Err("--no-drop and --transient contradict each other".into());
+    }
+    if args.no_drop {
+        s.faults.drop = false;
+        s.faults.transient = false;
+    }
+    if args.transient {
+        s.faults.transient = true;
+    }
+    if args.lost_responses {
+        s.faults.lost_response = true;
+    }
+    if s.specs.is_empty() {
+        return Err("the scope has no spec".into());
+    }
+    if s.max_edits > 0 && s.specs.len() < 2 {
+        return Err(format!(
+            "the scope allows {} edit(s) but has a single spec: nothing to edit to",
+            s.max_edits
+        ));
+    }
+    Ok(s)
 }
 
 /// Parses `4G`, `512M`, `64K` or a plain byte count.
@@ -104,14 +208,22 @@ pub fn report_text(r: &Report) -> String {
         let _ = writeln!(
             s,
             "coverage{}:",
-            if c.complete { "" } else { " (of an incomplete search)" }
+            if c.complete {
+                ""
+            } else {
+                " (of an incomplete search)"
+            }
         );
         for (i, sc) in c.specs.iter().enumerate() {
             let _ = writeln!(
                 s,
                 "  spec #{i}: CR alive with it {}; desired state reached {}",
                 if sc.premise_reached { "yes" } else { "NO" },
-                if sc.desired_state_reached { "yes" } else { "NO" }
+                if sc.desired_state_reached {
+                    "yes"
+                } else {
+                    "NO"
+                }
             );
         }
     }
@@ -229,7 +341,17 @@ pub fn run(args: &VerifyArgs) -> i32 {
             ));
         }));
     }
-    let report = (c.verify)(&opts);
+    let scope = match effective_scope(args, (c.scope)()) {
+        Ok(s) => s,
+        Err(e) => {
+            if let Some(pb) = bar {
+                pb.finish_and_clear();
+            }
+            eprintln!("error: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let report = (c.check)(scope, &opts);
     if let Some(pb) = bar {
         pb.finish_and_clear();
     }

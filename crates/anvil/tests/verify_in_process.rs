@@ -39,7 +39,7 @@ fn demo_holds_with_delete_and_recreate() {
 
 fn caught(name: &str, property: &str) {
     let c = registry::find(name).expect("registered");
-    let r = (c.verify)(&CheckOptions::default());
+    let r = c.verify(&CheckOptions::default());
     let p = r.result(property).expect("property");
     assert_eq!(p.verdict, "violated", "{name}");
     assert_eq!(

@@ -46,6 +46,9 @@ pub struct ControllerSpec<R: Reconciler, X: ExternalModel> {
     /// Also check the invariant "the controller never writes an object controlled by someone
     /// else" (no adoption of foreign or orphaned objects).
     pub no_foreign_writes: bool,
+    /// Also check the invariant "no unconditional update built from a stale read" on every
+    /// kind (turns the model's read tracking on, which adds to the state space).
+    pub no_lost_updates: bool,
 }
 
 /// A progress callback.
@@ -200,6 +203,8 @@ impl Report {
 pub const ESR: &str = "esr";
 /// Name of the no-foreign-writes invariant.
 pub const NO_FOREIGN_WRITES: &str = "no_foreign_writes";
+/// Name of the no-lost-updates invariant.
+pub const NO_LOST_UPDATES: &str = "no_lost_updates";
 /// Name of the object-bound invariant ([`Scope::max_objects_per_kind`]).
 pub const OBJECT_BOUND: &str = "object_bound";
 const COVERAGE: &str = "(coverage)";
@@ -275,6 +280,11 @@ where
             crate::model::kinds_over_bound(&cr_kind, bound, s).is_empty()
         }));
     }
+    if spec.no_lost_updates {
+        props.push(Property::always(NO_LOST_UPDATES, |s: &StateOf<R, X>| {
+            !crate::model::lost_update_in(s)
+        }));
+    }
     if spec.no_foreign_writes {
         props.push(Property::always(
             NO_FOREIGN_WRITES,
@@ -344,7 +354,8 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
 {
-    let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone());
+    let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
+        .with_read_tracking(spec.no_lost_updates);
     let assumptions = ASSUMPTIONS.iter().map(|a| a.to_string()).collect();
     if let Err(e) = check_scope(&m) {
         return Report {

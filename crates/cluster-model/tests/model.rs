@@ -297,6 +297,7 @@ fn lost_update_invariant_flags_unconditional_updates_built_from_older_generation
         stale: true,
         from: m.cr_key(),
         req: Request::Kube(KubeRequest::Update(o)),
+        basis: None,
     };
     // built from generation 1, unconditional: would overwrite generation 2
     let stale = v1.modify(|p| p.metadata.resource_version = None);

@@ -333,6 +333,7 @@ fn request_fairness_is_keyed_by_sender_stale_flag_and_position() {
         stale: false,
         from: key.clone(),
         req: t.network[0].req.rename(&Renaming::offset(7)),
+        basis: None,
     };
     assert_eq!(
         m.fairness(&s, &Action::Handle(0)),
@@ -373,6 +374,7 @@ fn no_foreign_writes_checks_the_stored_objects_controller() {
         stale: false,
         from: key.clone(),
         req: Request::Kube(KubeRequest::Update(takeover.clone())),
+        basis: None,
     }];
     assert!(foreign_write_in(&Kind::of::<Greeting>(), &s));
     // the GetThenUpdate form is guarded by the server's ownership check: not flagged

@@ -35,6 +35,9 @@ where
     }
     for m in &s.network {
         m.req.visit(f);
+        if let Some(b) = &m.basis {
+            f(b);
+        }
     }
     for g in &s.gc {
         f(&g.uid);
@@ -44,6 +47,9 @@ where
         o.local.visit(f);
         if let Pending::Ready(r) = &o.pending {
             r.visit(f);
+        }
+        for (_, rv) in &o.seen {
+            f(rv);
         }
     }
     s.external.visit(f);
@@ -73,6 +79,7 @@ where
         }
         for m in &mut s.network {
             m.req = m.req.rename(r);
+            m.basis = m.basis.rename(r);
         }
         for g in &mut s.gc {
             g.uid = g.uid.rename(r);
@@ -82,6 +89,9 @@ where
             o.local = o.local.rename(r);
             if let Pending::Ready(resp) = &o.pending {
                 o.pending = Pending::Ready(resp.rename(r));
+            }
+            for (_, rv) in &mut o.seen {
+                *rv = rv.rename(r);
             }
         }
         s.external = s.external.rename(r);

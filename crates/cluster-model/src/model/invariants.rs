@@ -63,18 +63,22 @@ pub fn foreign_write_in<T, Q, P, X>(cr_kind: &Kind, s: &State<T, Q, P, X>) -> bo
     })
 }
 
-/// An unconditional update (no resourceVersion) is in flight whose object was built from a
-/// version older than the stored one (its `metadata.generation` is lower): executing it
-/// overwrites changes its sender never saw (a lost update).
+/// A lost update is in flight: an unconditional Update (no resourceVersion precondition)
+/// whose content was built from a version of the object older than the stored one, so that
+/// executing it overwrites changes its sender never saw. The version it was built from is
+/// [`crate::model::Msg::basis`] (read tracking, any kind: ConfigMap, Secret, Service, ...);
+/// without read tracking, the object's `metadata.generation` stands in for it (kinds that
+/// track generation only). The violation of the `no_lost_updates` invariant.
 pub fn lost_update_in<T, Q, P, X>(s: &State<T, Q, P, X>) -> bool {
     s.network.iter().any(|m| match &m.req {
         Request::Kube(KubeRequest::Update(o)) if o.resource_version().is_none() => {
+            let stored = s.etcd.objects.get(&o.object_ref());
+            if let Some(basis) = &m.basis {
+                return stored.is_some_and(|c| c.resource_version() != Some(basis.as_str()));
+            }
             match (
                 o.metadata().generation,
-                s.etcd
-                    .objects
-                    .get(&o.object_ref())
-                    .and_then(|c| c.metadata().generation),
+                stored.and_then(|c| c.metadata().generation),
             ) {
                 (Some(sent), Some(stored)) => sent < stored,
                 _ => false,

@@ -46,7 +46,9 @@ use crate::scope::Scope;
 use crate::tokens::Tokens;
 use anvil_checker::{Fairness, Machine};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
-use anvil_reconciler::{ApiError, ErrorReason, Preconditions, Reconciler, Request, Response};
+use anvil_reconciler::{
+    ApiError, ErrorReason, KubeRequest, KubeResponse, Preconditions, Reconciler, Request, Response,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -90,7 +92,22 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     /// The external system model.
     pub external: X,
     cr_kind: Kind,
+    track_reads: bool,
     _r: std::marker::PhantomData<fn() -> R>,
+}
+
+/// The objects a response shows its receiver.
+fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
+    match resp {
+        KubeResponse::Get(Ok(o))
+        | KubeResponse::Create(Ok(o))
+        | KubeResponse::Update(Ok(o))
+        | KubeResponse::UpdateStatus(Ok(o))
+        | KubeResponse::GetThenUpdate(Ok(o))
+        | KubeResponse::GetThenUpdateStatus(Ok(o)) => vec![o],
+        KubeResponse::List(Ok(v)) => v.iter().collect(),
+        _ => Vec::new(),
+    }
 }
 
 fn is_end<R: Reconciler>(t: &R::T) -> bool {
@@ -110,8 +127,18 @@ where
             scope,
             external,
             cr_kind: Kind::of::<R::R>(),
+            track_reads: false,
             _r: std::marker::PhantomData,
         }
+    }
+
+    /// Turns read tracking on: every reconcile remembers the resourceVersion of each object
+    /// it saw in a response, and each unconditional Update it sends carries the version it was
+    /// built from ([`Msg::basis`]), so the `no_lost_updates` invariant can tell a write built
+    /// from a stale read on every kind. It adds that information to the state.
+    pub fn with_read_tracking(mut self, on: bool) -> Self {
+        self.track_reads = on;
+        self
     }
 
     /// The CR's kind.
@@ -167,18 +194,42 @@ where
         cr_obj: DynamicObject,
         local: R::T,
         resp: Option<Response<R::ExternalResponse>>,
+        mut seen: Vec<(ObjectRef, String)>,
     ) -> Option<()> {
         if is_end::<R>(&local) {
             s.ongoing.remove(key);
             return Some(());
         }
+        if self.track_reads
+            && let Some(Response::Kube(k)) = &resp
+        {
+            for o in objects_in(k) {
+                if let Some(rv) = o.resource_version() {
+                    let r = o.object_ref();
+                    match seen.binary_search_by(|(k, _)| k.cmp(&r)) {
+                        Ok(i) => seen[i].1 = rv.to_string(),
+                        Err(i) => seen.insert(i, (r, rv.to_string())),
+                    }
+                }
+            }
+        }
         let (t, req) = memo::memo_core::<R>(&cr_obj, resp, local)?;
         let pending = match req {
             Some(req) => {
+                let basis = match &req {
+                    Request::Kube(KubeRequest::Update(o))
+                        if self.track_reads && o.resource_version().is_none() =>
+                    {
+                        let r = o.object_ref();
+                        seen.iter().find(|(k, _)| *k == r).map(|(_, rv)| rv.clone())
+                    }
+                    _ => None,
+                };
                 s.network.push(Msg {
                     stale: false,
                     from: key.clone(),
                     req,
+                    basis,
                 });
                 Pending::Waiting
             }
@@ -194,6 +245,7 @@ where
                 cr: cr_obj,
                 local: t,
                 pending,
+                seen,
             },
         );
         Some(())
@@ -397,7 +449,7 @@ where
                 let cr = s.etcd.objects.get(k)?.clone();
                 let typed_cr = typed::<R::R>(&cr)?;
                 if R::validate(&typed_cr).is_ok() {
-                    self.step(&mut n, k, cr, R::reconcile_init_state(), None)?;
+                    self.step(&mut n, k, cr, R::reconcile_init_state(), None, Vec::new())?;
                 }
             }
             Action::Continue(k) => {
@@ -407,7 +459,7 @@ where
                     Pending::Idle => None,
                     Pending::Ready(r) => Some(r),
                 };
-                self.step(&mut n, k, o.cr, o.local, resp)?;
+                self.step(&mut n, k, o.cr, o.local, resp, o.seen)?;
             }
             Action::Crash => {
                 if !s.faults.crash || s.network.len() > self.scope.max_stale_requests {

@@ -16,6 +16,10 @@ pub struct Msg<Q> {
     pub from: ObjectRef,
     /// The request.
     pub req: Request<Q>,
+    /// For an unconditional Update sent with read tracking on (the `no_lost_updates`
+    /// invariant): the resourceVersion of the target that the sending reconcile last saw in a
+    /// response, i.e. the version its content was built from.
+    pub basis: Option<String>,
 }
 
 /// Where an ongoing reconcile is.
@@ -39,6 +43,9 @@ pub struct Ongoing<T, P> {
     pub local: T,
     /// Its request/response slot.
     pub pending: Pending<P>,
+    /// With read tracking on: the resourceVersion of every object this reconcile saw in a
+    /// response (sorted by key), the basis of its unconditional updates.
+    pub seen: Vec<(ObjectRef, String)>,
 }
 
 /// The environment's remaining budget.

@@ -148,6 +148,7 @@ pub fn spec() -> ControllerSpec<G, NoExternalModel> {
         invariants: Vec::new(),
         step_invariants: Vec::new(),
         no_foreign_writes: true,
+        no_lost_updates: true,
     }
 }
 
