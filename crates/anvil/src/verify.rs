@@ -66,7 +66,8 @@ pub struct VerifyArgs {
     /// Custom resources checked together (only 1 is supported so far).
     #[arg(long)]
     pub crs: Option<u8>,
-    /// At most this many deletions of managed objects by other writers.
+    /// At most this many deletions, and this many updates, of managed objects by other
+    /// writers.
     #[arg(long)]
     pub other_writers: Option<u8>,
     /// At most this many pod losses.
@@ -121,6 +122,7 @@ pub fn effective_scope(
     }
     if let Some(n) = args.other_writers {
         s.faults.other_deletes = n;
+        s.faults.other_updates = n;
     }
     if let Some(n) = args.pod_losses {
         s.faults.pod_losses = n;

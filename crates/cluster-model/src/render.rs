@@ -345,6 +345,10 @@ where
         Action::UserEdit(i) => ("user", format!("sets the spec to {}", m.scope.specs[*i])),
         Action::UserDelete => ("user", "deletes the custom resource".into()),
         Action::OtherDelete(k) => ("other-writer", format!("deletes {k}")),
+        Action::OtherUpdate(k) => (
+            "other-writer",
+            format!("updates {k} (scales it by hand, edits its data or annotates it)"),
+        ),
         Action::PodLoss(k) => ("fault", format!("a pod of {k} is lost")),
     };
     TraceStep {

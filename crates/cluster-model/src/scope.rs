@@ -26,6 +26,11 @@ pub struct Faults {
     pub other_deletes: u8,
     /// Pod losses lowering a StatefulSet's ready replicas (at most this many times).
     pub pod_losses: u8,
+    /// Other writers updating objects the controller manages (at most this many times): they
+    /// scale a workload by hand (`spec.replicas` + 1), edit a ConfigMap's or Secret's data, or
+    /// annotate anything else.
+    #[serde(default)]
+    pub other_updates: u8,
 }
 
 /// What is checked: the custom resource's life (specs, edits, deletions), the faults, and the
@@ -115,6 +120,12 @@ impl fmt::Display for Scope {
             faults.push(format!(
                 "other-writer deletes (<= {})",
                 self.faults.other_deletes
+            ));
+        }
+        if self.faults.other_updates > 0 {
+            faults.push(format!(
+                "other-writer updates (<= {})",
+                self.faults.other_updates
             ));
         }
         if self.faults.pod_losses > 0 {

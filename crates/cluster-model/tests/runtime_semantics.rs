@@ -405,3 +405,48 @@ fn object_bound_stops_a_controller_that_keeps_creating() {
     assert!(acts.is_empty(), "a state above the bound is not expanded");
     let _ = KindInfo::custom_resource(Kind::of::<Greeting>());
 }
+
+#[test]
+fn other_writers_update_managed_objects_within_their_budget() {
+    let m = machine(scope(
+        Faults {
+            other_updates: 1,
+            ..Default::default()
+        },
+        0,
+        0,
+    ));
+    let mut s = m.init_states().remove(0);
+    let sts = DynamicObject::from_json(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "s", "namespace": "default"},
+        "spec": {"replicas": 2, "serviceName": "s", "selector": {}}}))
+    .unwrap();
+    let sts = s.etcd.create(&m.kinds, &sts).unwrap().object_ref();
+    let cm = s
+        .etcd
+        .create(&m.kinds, &config_map_named("c"))
+        .unwrap()
+        .object_ref();
+    let mut acts = Vec::new();
+    m.actions(&s, &mut acts);
+    assert!(acts.contains(&Action::OtherUpdate(sts.clone())));
+    assert_eq!(
+        m.fairness(&s, &Action::OtherUpdate(sts.clone())),
+        Fairness::Unfair
+    );
+    let scaled = m.next_state(&s, &Action::OtherUpdate(sts.clone())).unwrap();
+    assert_eq!(
+        scaled.etcd.objects[&sts].spec().unwrap()["replicas"],
+        json!(3)
+    );
+    assert!(
+        m.next_state(&scaled, &Action::OtherUpdate(cm.clone()))
+            .is_none(),
+        "budget spent"
+    );
+    let edited = m.next_state(&s, &Action::OtherUpdate(cm.clone())).unwrap();
+    assert_eq!(
+        edited.etcd.objects[&cm].body()["data"]["k"],
+        json!("v-edited")
+    );
+}

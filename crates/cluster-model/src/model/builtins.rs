@@ -76,3 +76,36 @@ pub fn after_pod_loss(obj: &DynamicObject) -> Option<Value> {
     next.insert("availableReplicas".into(), json!(ready - 1));
     Some(Value::Object(next))
 }
+
+/// What another writer does to `obj` when it updates it: scales a workload by hand
+/// (`spec.replicas` + 1), changes the first entry of a ConfigMap's or Secret's `data`, or
+/// otherwise adds an annotation. Always a real change of the object.
+pub fn scribble(obj: &DynamicObject) -> DynamicObject {
+    let is_secret = obj.kind().kind() == "Secret";
+    obj.modify(|p| {
+        let replicas = p
+            .body
+            .get("spec")
+            .and_then(|s| s.get("replicas"))
+            .and_then(Value::as_i64);
+        if let Some(n) = replicas {
+            p.body["spec"]["replicas"] = json!(n + 1);
+            return;
+        }
+        if let Some(Value::Object(data)) = p.body.get_mut("data")
+            && let Some((_, v)) = data.iter_mut().next()
+        {
+            *v = match v {
+                // base64 of "edited", so the Secret stays valid
+                _ if is_secret => json!("ZWRpdGVk"),
+                Value::String(s) => json!(format!("{s}-edited")),
+                _ => json!("edited"),
+            };
+            return;
+        }
+        p.metadata
+            .annotations
+            .get_or_insert_default()
+            .insert("anvil.dev/edited-by".into(), "other-writer".into());
+    })
+}

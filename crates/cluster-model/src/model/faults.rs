@@ -8,7 +8,7 @@
 //! | crash | `faults.crash` | the controller restarts: ongoing reconciles are lost, requests in flight become stale |
 //! | transient failure | `faults.drop` (Timeout only) or `faults.transient` (every error below) | the request is **not** executed; the sender gets an error |
 //! | applied, then failed | `faults.lost_response` | the request **is** executed; the sender gets an error instead of the response |
-//! | other writers | `faults.other_deletes` | someone else deletes a managed object |
+//! | other writers | `faults.other_deletes`, `faults.other_updates` | someone else deletes or updates a managed object |
 //! | pod loss | `faults.pod_losses` | a StatefulSet's ready count drops |
 
 use anvil_reconciler::{ErrorReason, KubeRequest, Request};

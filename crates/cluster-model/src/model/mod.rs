@@ -326,13 +326,14 @@ where
                 edits_left: self.scope.max_edits,
                 deletes_left: self.scope.max_deletes,
                 other_deletes_left: f.other_deletes,
+                other_updates_left: f.other_updates,
                 pod_losses_left: f.pod_losses,
             },
             faults: FaultState {
                 crash: f.crash,
                 drop: f.drop || f.transient,
                 lost_response: f.lost_response,
-                other: f.other_deletes > 0,
+                other: f.other_deletes > 0 || f.other_updates > 0,
                 pod_loss: f.pod_losses > 0,
             },
         }]
@@ -382,8 +383,13 @@ where
             if next_status(o).is_some() {
                 out.push(Action::Builtin(k.clone()));
             }
-            if k.kind != self.cr_kind && s.faults.other && s.env.other_deletes_left > 0 {
-                out.push(Action::OtherDelete(k.clone()));
+            if k.kind != self.cr_kind && s.faults.other {
+                if s.env.other_deletes_left > 0 {
+                    out.push(Action::OtherDelete(k.clone()));
+                }
+                if s.env.other_updates_left > 0 {
+                    out.push(Action::OtherUpdate(k.clone()));
+                }
             }
             if s.faults.pod_loss
                 && s.env.pod_losses_left > 0
@@ -542,6 +548,14 @@ where
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
             }
+            Action::OtherUpdate(k) => {
+                if !s.faults.other || s.env.other_updates_left == 0 || k.kind == self.cr_kind {
+                    return None;
+                }
+                let cur = s.etcd.objects.get(k)?;
+                n.etcd.update(&self.kinds, &builtins::scribble(cur)).ok()?;
+                n.env.other_updates_left -= 1;
+            }
             Action::PodLoss(k) => {
                 if !s.faults.pod_loss || s.env.pod_losses_left == 0 {
                     return None;
@@ -584,6 +598,7 @@ where
             | Action::UserEdit(_)
             | Action::UserDelete
             | Action::OtherDelete(_)
+            | Action::OtherUpdate(_)
             | Action::PodLoss(_) => Fairness::Unfair,
         }
     }

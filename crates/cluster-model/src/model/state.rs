@@ -61,6 +61,8 @@ pub struct EnvState {
     pub deletes_left: u8,
     /// Other-writer deletions left.
     pub other_deletes_left: u8,
+    /// Other-writer updates left.
+    pub other_updates_left: u8,
     /// Pod losses left.
     pub pod_losses_left: u8,
 }
@@ -141,6 +143,8 @@ pub enum Action {
     UserDelete,
     /// Another writer deletes the object.
     OtherDelete(ObjectRef),
+    /// Another writer updates the object (see [`crate::model::builtins::scribble`]).
+    OtherUpdate(ObjectRef),
     /// A pod of the StatefulSet is lost (its ready count drops).
     PodLoss(ObjectRef),
 }
