@@ -54,7 +54,14 @@ fn check_result_schema(r: &Value) {
     ] {
         assert!(r.get(f).is_some(), "missing {f} in {r}");
     }
-    assert!(["holds", "violated", "incomplete"].contains(&r["verdict"].as_str().unwrap()));
+    assert!(
+        ["holds", "violated", "vacuous", "incomplete"].contains(&r["verdict"].as_str().unwrap())
+    );
+    let cov = &r["coverage"];
+    assert!(cov["complete"].is_boolean(), "coverage in {r}");
+    for sc in cov["specs"].as_array().expect("coverage.specs") {
+        assert!(sc["premise_reached"].is_boolean() && sc["desired_state_reached"].is_boolean());
+    }
     assert!(r["complete"].is_boolean());
     assert!(r["states"].is_u64() && r["transitions"].is_u64() && r["peak_memory_bytes"].is_u64());
     assert!(r["seconds"].is_f64() || r["seconds"].is_u64());
@@ -103,4 +110,165 @@ fn text_output_prints_the_scope_and_the_counterexample() {
     assert!(out.contains("scope:"), "{out}");
     assert!(out.contains("VIOLATED"), "{out}");
     assert!(out.contains("accepted by the trace validator"), "{out}");
+}
+
+fn scope_file(name: &str, body: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("anvil-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let p = dir.join(name);
+    std::fs::write(&p, body).unwrap();
+    p
+}
+
+#[test]
+fn scope_flags_change_the_effective_scope_printed_in_the_json() {
+    let (code, out, err) = anvil(&[
+        "verify",
+        "demo-no-done-on-failure",
+        "--format",
+        "json",
+        "--edits",
+        "0",
+        "--stale",
+        "2",
+        "--no-crash",
+        "--transient",
+        "--lost-responses",
+        "--other-writers",
+        "1",
+        "--object-bound",
+        "5",
+    ]);
+    assert_eq!(code, 1, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    let sc = &v["scope"];
+    assert_eq!(sc["max_edits"], 0);
+    assert_eq!(sc["max_stale_requests"], 2);
+    assert_eq!(sc["max_objects_per_kind"], 5);
+    assert_eq!(sc["faults"]["crash"], false);
+    assert_eq!(sc["faults"]["transient"], true);
+    assert_eq!(sc["faults"]["lost_response"], true);
+    assert_eq!(sc["faults"]["other_deletes"], 1);
+    assert_eq!(sc["faults"]["other_updates"], 1);
+    assert!(v["assumptions"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(v["fingerprint_collision_bound"].is_number());
+}
+
+#[test]
+fn bad_scope_flags_and_files_are_usage_errors() {
+    assert_eq!(anvil(&["verify", "demo", "--crs", "2"]).0, 2);
+    assert_eq!(anvil(&["verify", "demo", "--no-drop", "--transient"]).0, 2);
+    assert_eq!(anvil(&["verify", "demo", "--edits", "many"]).0, 2);
+    let (code, _, err) = anvil(&["verify", "demo", "--scope", "/no/such/scope.yaml"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("cannot read the scope file"), "{err}");
+    let garbage = scope_file("garbage.yaml", "namespace: [");
+    let (code, _, err) = anvil(&["verify", "demo", "--scope", garbage.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert!(err.contains("invalid scope file"), "{err}");
+}
+
+/// A spec the CRD's rules reject would make ESR hold vacuously: it is a configuration error
+/// that names the spec and the rule, and nothing is checked.
+#[test]
+fn a_scope_spec_rejected_by_the_crd_is_a_configuration_error() {
+    let file = scope_file(
+        "rejected.yaml",
+        r#"
+namespace: default
+name: demo
+specs:
+  - {replicas: -1, image: nginx, message: hello}
+max_edits: 0
+max_deletes: 0
+faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
+max_stale_requests: 1
+"#,
+    );
+    let (code, out, _) = anvil(&[
+        "verify",
+        "demo",
+        "--scope",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 2, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "config_error");
+    let e = v["config_error"].as_str().unwrap();
+    assert!(e.contains("spec #0") && e.contains("replicas"), "{e}");
+    assert!(v["results"].as_array().unwrap().is_empty());
+}
+
+/// A scope file replaces the default scope: a single spec, no faults, holds with coverage.
+#[test]
+fn a_scope_file_is_checked_with_coverage() {
+    let file = scope_file(
+        "small.yaml",
+        r#"
+namespace: default
+name: demo
+specs:
+  - {replicas: 1, image: nginx, message: hello}
+max_edits: 0
+max_deletes: 0
+faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
+max_stale_requests: 1
+"#,
+    );
+    let (code, out, err) = anvil(&[
+        "verify",
+        "demo",
+        "--scope",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scope"]["specs"].as_array().unwrap().len(), 1);
+    let cov = &v["coverage"]["specs"][0];
+    assert_eq!(cov["premise_reached"], true);
+    assert_eq!(cov["desired_state_reached"], true);
+}
+
+/// A spec that no behaviour reaches (here: an edit target with no edit allowed) proves nothing
+/// about it: ESR is reported `vacuous` (exit 4), never `holds`.
+#[test]
+fn an_unreached_spec_makes_esr_vacuous() {
+    let file = scope_file(
+        "unreached.yaml",
+        r#"
+namespace: default
+name: demo
+specs:
+  - {replicas: 1, image: nginx, message: hello}
+  - {replicas: 2, image: nginx, message: bye}
+max_edits: 0
+max_deletes: 0
+faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
+max_stale_requests: 1
+"#,
+    );
+    let (code, out, _) = anvil(&[
+        "verify",
+        "demo",
+        "--scope",
+        file.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(code, 4, "{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["verdict"], "vacuous");
+    let esr = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["property"] == "esr")
+        .unwrap();
+    assert_eq!(esr["verdict"], "vacuous");
+    assert!(esr["reason"].as_str().unwrap().contains("spec #1"), "{esr}");
+    assert_eq!(v["coverage"]["specs"][1]["premise_reached"], false);
 }

@@ -266,10 +266,22 @@ where
     };
     let matches = spec.matches.clone();
     let current = move |s: &StateOf<R, X>| {
-        s.etcd
-            .objects
-            .get(&key)
-            .is_some_and(|o| typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external)))
+        let Some(o) = s.etcd.objects.get(&key) else {
+            return false;
+        };
+        // (The identity of `matches` is part of the tag: two specs checked in one thread
+        // never share entries.)
+        let tag = std::any::TypeId::of::<(R, X)>();
+        crate::model::memo::memo_pred(
+            tag,
+            (
+                Arc::as_ptr(&matches) as *const () as usize,
+                o.clone(),
+                s.etcd.clone(),
+                s.external.clone(),
+            ),
+            |(_, o, etcd, ext)| typed::<R::R>(o).is_some_and(|cr| matches(&cr, etcd, ext)),
+        )
     };
     let mut props = vec![Property::stable_leads_to_always(ESR, desired, current)];
     let cr_kind = m.cr_kind().clone();

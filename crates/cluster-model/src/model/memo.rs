@@ -34,6 +34,9 @@ pub type CoreOut<R> = (
 type HandleEntry = (u64, Etcd, KubeRequest, Etcd, KubeResponse);
 
 thread_local! {
+    static NEXT_STATUS: RefCell<HashMap<u64, Vec<(DynamicObject, Option<serde_json::Value>)>>> =
+        RefCell::new(HashMap::new());
+    static PRED: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
     static TYPED: RefCell<HashMap<(TypeId, u64), Vec<(DynamicObject, Box<dyn Any>)>>> =
         RefCell::new(HashMap::new());
     static CORE: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
@@ -132,4 +135,59 @@ where
             .push((obj.clone(), Box::new(v.clone())));
     });
     v
+}
+
+/// [`crate::model::builtins::next_status`], memoised per thread by object (it builds JSON and
+/// is asked for every object of every state).
+pub fn memo_next_status(obj: &DynamicObject) -> Option<serde_json::Value> {
+    let h = obj.fingerprint();
+    if let Some(v) = NEXT_STATUS.with(|c| {
+        c.borrow()
+            .get(&h)
+            .and_then(|e| e.iter().find(|(o, _)| o == obj).map(|(_, v)| v.clone()))
+    }) {
+        return v;
+    }
+    let v = crate::model::builtins::next_status(obj);
+    NEXT_STATUS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 200_000 {
+            c.clear();
+        }
+        c.entry(h).or_default().push((obj.clone(), v.clone()));
+    });
+    v
+}
+
+/// `f(key)` for a pure predicate `f`, memoised per thread on the whole key (hash, then
+/// equality): desired-state predicates see the same (CR, objects, external state) in many
+/// states that differ only in requests in flight or reconcile progress.
+pub fn memo_pred<K>(tag: TypeId, key: K, f: impl FnOnce(&K) -> bool) -> bool
+where
+    K: Hash + Eq + Clone + 'static,
+{
+    let h = (tag, stable_hash(&key));
+    if let Some(v) = PRED.with(|c| {
+        c.borrow().get(&h).and_then(|b| {
+            b.downcast_ref::<Vec<(K, bool)>>()
+                .and_then(|v| v.iter().find(|(k, _)| k == &key).map(|(_, r)| *r))
+        })
+    }) {
+        return v;
+    }
+    let r = f(&key);
+    PRED.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 500_000 {
+            c.clear();
+        }
+        if let Some(v) = c
+            .entry(h)
+            .or_insert_with(|| Box::new(Vec::<(K, bool)>::new()))
+            .downcast_mut::<Vec<(K, bool)>>()
+        {
+            v.push((key, r));
+        }
+    });
+    r
 }

@@ -380,7 +380,7 @@ where
             if crate::api::garbage_collectable(&s.etcd, k) && !s.gc.iter().any(|g| &g.key == k) {
                 out.push(Action::Gc(k.clone()));
             }
-            if next_status(o).is_some() {
+            if memo::memo_next_status(o).is_some() {
                 out.push(Action::Builtin(k.clone()));
             }
             if k.kind != self.cr_kind && s.faults.other {
@@ -507,7 +507,7 @@ where
             }
             Action::Builtin(k) => {
                 let o = s.etcd.objects.get(k)?;
-                let st = next_status(o)?;
+                let st = memo::memo_next_status(o)?;
                 let new = o.modify(|p| {
                     p.body.insert("status".into(), st);
                 });
