@@ -57,7 +57,7 @@
 
 use crate::{
     ApiError, CustomResource, ExternalType, KubeRequest, KubeResponse, Reconciler, Request,
-    Response,
+    Response, Tokens,
 };
 use anvil_objects::{DynamicObject, Kind, ObjectMeta, ObjectRef, Owner, is_controlled_by};
 use serde::{Deserialize, Serialize};
@@ -125,7 +125,7 @@ pub enum Step<R, Q, P> {
 }
 
 /// Where a chain is waiting.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub enum Phase {
     /// About to start the current step.
     #[default]
@@ -149,7 +149,7 @@ pub enum Phase {
 }
 
 /// The local state of a chain reconcile.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Tokens)]
 pub struct ChainState {
     /// Index of the current step.
     pub step: usize,
@@ -293,8 +293,9 @@ pub fn merge_desired<R>(_: &R, existing: &DynamicObject, desired: &DynamicObject
 }
 
 /// Lays `desired` over `target`: objects are merged key by key (keys only in `target` stay),
-/// lists of named objects (containers, ports, volumes...) with the same names in the same
-/// order are merged element by element, and everything else is replaced.
+/// lists of named objects (by `name`: containers, ports, volumes...; or by `metadata.name`:
+/// volumeClaimTemplates) with the same names in the same order are merged element by element,
+/// and everything else is replaced.
 pub fn overlay_json(target: &mut Value, desired: &Value) {
     match (target, desired) {
         (Value::Object(t), Value::Object(d)) => {
@@ -317,7 +318,14 @@ pub fn overlay_json(target: &mut Value, desired: &Value) {
 }
 
 fn same_names(a: &[Value], b: &[Value]) -> bool {
-    let name = |v: &Value| v.get("name").and_then(Value::as_str).map(str::to_owned);
+    // `name` (containers, ports, volumes...) or `metadata.name` (volumeClaimTemplates, whose
+    // server-filled `spec.volumeMode` and `status` must survive the merge).
+    let name = |v: &Value| {
+        v.get("name")
+            .or_else(|| v.get("metadata").and_then(|m| m.get("name")))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
     a.len() == b.len()
         && !a.is_empty()
         && a.iter()

@@ -32,14 +32,15 @@ pub type CoreOut<R> = (
 );
 
 type HandleEntry = (u64, Etcd, KubeRequest, Etcd, KubeResponse);
+type StatusCache = HashMap<u64, Vec<(DynamicObject, Option<serde_json::Value>)>>;
+type AnyCache<K> = HashMap<K, Box<dyn Any>>;
+type TypedCache = HashMap<(TypeId, u64), Vec<(DynamicObject, Box<dyn Any>)>>;
 
 thread_local! {
-    static NEXT_STATUS: RefCell<HashMap<u64, Vec<(DynamicObject, Option<serde_json::Value>)>>> =
-        RefCell::new(HashMap::new());
-    static PRED: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
-    static TYPED: RefCell<HashMap<(TypeId, u64), Vec<(DynamicObject, Box<dyn Any>)>>> =
-        RefCell::new(HashMap::new());
-    static CORE: RefCell<HashMap<(TypeId, u64), Box<dyn Any>>> = RefCell::new(HashMap::new());
+    static NEXT_STATUS: RefCell<StatusCache> = RefCell::new(HashMap::new());
+    static PRED: RefCell<AnyCache<(TypeId, u64)>> = RefCell::new(HashMap::new());
+    static TYPED: RefCell<TypedCache> = RefCell::new(HashMap::new());
+    static CORE: RefCell<AnyCache<(TypeId, u64)>> = RefCell::new(HashMap::new());
     static HANDLE: RefCell<HashMap<u64, Vec<HandleEntry>>> = RefCell::new(HashMap::new());
 }
 
