@@ -899,8 +899,8 @@ enum Origin {
     /// Written by the controller from scratch (a Create): no server defaults on either side.
     Written,
     /// Written by the controller from an object it read (an Update: the stored object with the
-    /// desired one laid over it): the server defaults it kept are added to the model's copy,
-    /// those a controller replaces wholesale (lists without `name`s) are not.
+    /// desired one laid over it): the server defaults it kept are added to the model's copy
+    /// (`chain::overlay_json` merges named list items, volume claim templates included).
     Derived,
     /// As the server stores it: every server default is added to the model's copy.
     Stored,
@@ -916,7 +916,7 @@ fn norm_object(n: Norm, o: &DynamicObject, origin: Origin, keep_status: bool) ->
         Side::Real => normalise_real(tk, &mut j),
         Side::Model if origin != Origin::Written => {
             image_pull_policy_defaults(&mut j);
-            more_pod_template_defaults(&mut j, origin == Origin::Stored);
+            more_pod_template_defaults(&mut j, true);
             server_defaults(tk, &mut j);
         }
         Side::Model => {}
@@ -1654,21 +1654,16 @@ fn zk_subject() -> Subject<ZookeeperController, ZkModel> {
 
 /// The ZooKeeper controller on both sides.
 ///
-/// # Finding (open): the real controller rewrites its StatefulSet on every reconcile
+/// # Finding (fixed): the real controller rewrote its StatefulSet on every reconcile
 ///
-/// Every sequence in which a reconcile finds the StatefulSet already created differs: after
-/// `Get StatefulSet`, the real side issues an `Update` of the StatefulSet, the model goes on
-/// to `Get ZookeeperCluster`. The real API server defaults `spec.volumeMode: Filesystem` and
-/// `status: {phase: Pending}` in each of `spec.volumeClaimTemplates`; the model's API server
-/// stores no server defaults (FIDELITY.md, "Server defaults"). The chain's `merge_desired`
-/// replaces lists whose elements have no `name` field wholesale (`overlay_json`; a claim
-/// template's name is `metadata.name`), so on the real side the merged object lacks these two
-/// fields, differs from the stored one, and is written (a no-op for the server: the generation
-/// does not change), while in the model it equals the stored object and nothing is written.
-/// The model thus never explores this Update (and its `Conflict` with the StatefulSet
-/// controller's status writes, which ends a real reconcile in error). Either the model stores
-/// these defaults or the merge keeps server-filled fields of claim templates (e.g. matching
-/// list elements by `metadata.name`); until then this test fails.
+/// This test first failed on every sequence in which a reconcile finds the StatefulSet
+/// already created: after `Get StatefulSet`, the real side issued an `Update` of it, the model
+/// went on to `Get ZookeeperCluster`. The real API server defaults `spec.volumeMode` and
+/// `status` in each of `spec.volumeClaimTemplates`; the model's API server stores no server
+/// defaults, and the chain's merge replaced lists whose elements have no `name` wholesale (a
+/// claim template's name is `metadata.name`), so only the real side saw a difference and wrote.
+/// `chain::overlay_json` now matches list elements by `metadata.name` too, which keeps the
+/// server-filled fields (`crates/reconciler/tests/overlay.rs`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zookeeper_shim_and_model_agree() {
     init_tracing();
