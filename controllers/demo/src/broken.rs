@@ -20,35 +20,21 @@
 
 use crate::reconciler::{CONFIG_MAP, STATEFUL_SET, STATUS, STEPS};
 use crate::resource::DemoApp;
-use anvil_cluster_model::Tokens;
 use anvil_cluster_model::esr::{CheckOptions, Report};
-use anvil_cluster_model::tokens::Renaming;
 use anvil_objects::DynamicObject;
 use anvil_reconciler::chain::{self, Adopt, ChainReconciler, ChainState, ManagedObject, Step};
-use anvil_reconciler::{ErrorReason, KubeResponse, NoExternal, Reconciler, Request, Response};
+use anvil_reconciler::{
+    ErrorReason, KubeResponse, NoExternal, Reconciler, Request, Response, Tokens,
+};
 use std::marker::PhantomData;
 
 /// Local state of the wrappers: the chain, or a terminal marker.
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Tokens)]
 pub enum Wrapped {
     /// Running the chain.
     Chain(ChainState),
     /// Gave up for good: never done, never error, no more requests.
     Stuck(String),
-}
-
-impl Tokens for Wrapped {
-    fn visit(&self, f: &mut dyn FnMut(&str)) {
-        if let Wrapped::Chain(c) = self {
-            c.visit(f)
-        }
-    }
-    fn rename(&self, r: &Renaming) -> Self {
-        match self {
-            Wrapped::Chain(c) => Wrapped::Chain(c.rename(r)),
-            other => other.clone(),
-        }
-    }
 }
 
 /// The bug of a wrapper: the response after which it gives up for good (and why), if any.

@@ -13,6 +13,7 @@
 //! [`ZnodeView`] is what the desired-state predicate reads: the model's store and a snapshot
 //! read from a real server both implement it.
 
+use anvil_reconciler::Tokens;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -30,7 +31,7 @@ pub fn cluster_size_data(size: i32) -> String {
 }
 
 /// A request to the ZooKeeper API.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens)]
 pub enum ZkRequest {
     /// Upsert `/zookeeper-operator/<name>` = `CLUSTER_SIZE=<size>` on the ensemble `name` in
     /// `namespace`, reached through its client Service on `client_port`.
@@ -77,7 +78,7 @@ impl ZkRequest {
 }
 
 /// Why a ZooKeeper request failed.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens)]
 pub enum ZkError {
     /// The ensemble could not be reached or the session was lost (transient).
     Unavailable(String),
@@ -95,7 +96,7 @@ impl std::fmt::Display for ZkError {
 }
 
 /// The ZooKeeper API's answer to a [`ZkRequest`].
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens)]
 pub enum ZkResponse {
     /// Answer to [`ZkRequest::SetClusterSize`].
     SetClusterSize(Result<(), ZkError>),
@@ -116,7 +117,9 @@ impl ZnodeView for BTreeMap<String, String> {
 }
 
 /// The model of the ZooKeeper ensembles' znode stores.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens,
+)]
 pub struct ZnodeStore {
     /// (namespace, ensemble name) -> (path -> data).
     pub ensembles: BTreeMap<(String, String), BTreeMap<String, String>>,

@@ -51,7 +51,7 @@ impl Fake {
                 let rv = self.bump();
                 let stored = obj.modify(|p| {
                     p.metadata.resource_version = Some(rv.clone());
-                    p.metadata.uid = Some(format!("uid-{rv}"));
+                    p.metadata.uid = Some(format!("00000000-0000-4000-8000-{rv:0>12}"));
                 });
                 self.objects.insert(key, stored.clone());
                 KubeResponse::Create(Ok(stored))

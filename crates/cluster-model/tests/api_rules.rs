@@ -2,10 +2,21 @@
 
 use anvil_cluster_model::api::Etcd;
 use anvil_cluster_model::kinds::{KindInfo, KindRegistry};
+use anvil_cluster_model::tokens::{Space, token};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner};
 use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse, Preconditions};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+
+/// The model's resourceVersion token `n`.
+fn rv(n: u64) -> String {
+    token(Space::Rv, n)
+}
+
+/// The model's uid token `n`.
+fn uid(n: u64) -> String {
+    token(Space::Uid, n)
+}
 
 fn cr_kind() -> Kind {
     Kind::new("demo.anvil.dev/v1", "Thing")
@@ -82,7 +93,7 @@ fn objects_are_keyed_by_kind_namespace_name() {
 fn resource_version_bumps_once_per_successful_write() {
     let (mut e, k) = setup();
     let a = e.create(&k, &cm("a")).unwrap();
-    assert_eq!(a.resource_version(), Some("rv-1"));
+    assert_eq!(a.resource_version(), Some(rv(1).as_str()));
     let b = e
         .update(
             &k,
@@ -91,11 +102,11 @@ fn resource_version_bumps_once_per_successful_write() {
             }),
         )
         .unwrap();
-    assert_eq!(b.resource_version(), Some("rv-2"));
+    assert_eq!(b.resource_version(), Some(rv(2).as_str()));
     // a failed write does not bump
     assert!(e.create(&k, &cm("a")).is_err());
     let c = e.create(&k, &cm("c")).unwrap();
-    assert_eq!(c.resource_version(), Some("rv-3"));
+    assert_eq!(c.resource_version(), Some(rv(3).as_str()));
 }
 
 #[test]
@@ -166,7 +177,7 @@ fn at_most_one_controller_owner_reference() {
         api_version: "v1".into(),
         kind: "X".into(),
         name: "x".into(),
-        uid: "uid-9".into(),
+        uid: uid(9),
     };
     let o2 = Owner {
         name: "y".into(),
@@ -250,7 +261,7 @@ fn stale_resource_version_is_a_conflict() {
 fn uid_mismatch_is_a_conflict() {
     let (mut e, k) = setup();
     let a = e.create(&k, &cm("a")).unwrap();
-    let wrong = a.modify(|p| p.metadata.uid = Some("uid-77".into()));
+    let wrong = a.modify(|p| p.metadata.uid = Some(uid(77)));
     assert_eq!(reason(e.update(&k, &wrong)), ErrorReason::Conflict);
 }
 
@@ -388,7 +399,7 @@ fn delete_without_finalizers_removes_and_checks_preconditions() {
     let (mut e, k) = setup();
     let a = e.create(&k, &cm("a")).unwrap();
     let bad_uid = Preconditions {
-        uid: Some("uid-42".into()),
+        uid: Some(uid(42)),
         resource_version: None,
     };
     assert_eq!(
@@ -397,7 +408,7 @@ fn delete_without_finalizers_removes_and_checks_preconditions() {
     );
     let bad_rv = Preconditions {
         uid: None,
-        resource_version: Some("rv-42".into()),
+        resource_version: Some(rv(42)),
     };
     assert_eq!(
         reason(e.delete(&k, &a.object_ref(), Some(&bad_rv))),
@@ -475,7 +486,7 @@ fn get_then_update_is_atomic_and_aborts_without_the_owner() {
     assert_eq!(stored.body()["data"], json!({"a": "y"}));
     // a different owner (same name, new uid): TransactionAbort
     let other = Owner {
-        uid: "uid-99".into(),
+        uid: uid(99),
         ..owner.clone()
     };
     let r = e.handle(
@@ -616,7 +627,7 @@ fn uid_precondition_is_checked_before_requiring_a_resource_version() {
     let (mut e, k) = setup();
     let t = e.create(&k, &thing("t", 1)).unwrap();
     let wrong = t.modify(|p| {
-        p.metadata.uid = Some("uid-77".into());
+        p.metadata.uid = Some(uid(77));
         p.metadata.resource_version = None;
     });
     assert_eq!(reason(e.update(&k, &wrong)), ErrorReason::Conflict);
@@ -649,7 +660,7 @@ fn statefulset_status_update_takes_metadata_from_the_body() {
 fn service_update_creates_a_missing_service() {
     let (mut e, k) = setup();
     let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "s", "namespace": "default", "resourceVersion": "rv-9"},
+        "metadata": {"name": "s", "namespace": "default", "resourceVersion": rv(9)},
         "spec": {"ports": [{"port": 80}]}}));
     let s = e.update(&k, &svc).unwrap();
     assert!(s.uid().is_some());
@@ -663,7 +674,7 @@ fn service_create_on_update_checks_a_uid_precondition() {
     // FIDELITY.md D13: the uid precondition is checked against the missing (empty) object.
     let (mut e, k) = setup();
     let svc = obj(json!({"apiVersion": "v1", "kind": "Service",
-        "metadata": {"name": "s", "namespace": "default", "uid": "uid-9"},
+        "metadata": {"name": "s", "namespace": "default", "uid": uid(9)},
         "spec": {"ports": [{"port": 80}]}}));
     assert_eq!(reason(e.update(&k, &svc)), ErrorReason::Conflict);
     assert!(e.get_obj(&svc.object_ref()).is_err());

@@ -17,6 +17,7 @@
 
 use crate::kinds::TestKind;
 use anvil_cluster_model::api::DELETION_TIME;
+use anvil_cluster_model::tokens::{Space, parse, token};
 use anvil_objects::{DynamicObject, Kind};
 use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse};
 use serde_json::{Map, Value, json};
@@ -39,9 +40,17 @@ fn name_key(kind: &Kind, name: &str) -> String {
 }
 
 fn model_rv_number(m: &str) -> Result<u64, String> {
-    m.strip_prefix("rv-")
-        .and_then(|n| n.parse().ok())
-        .ok_or_else(|| format!("model resourceVersion {m:?} is not a token rv-<n>"))
+    match parse(m) {
+        Some((Space::Rv, n)) => Ok(n),
+        _ => Err(format!(
+            "model resourceVersion {m:?} is not a resourceVersion token"
+        )),
+    }
+}
+
+/// The model's resourceVersion token number `n`, as the model writes it.
+fn rv(n: u64) -> String {
+    token(Space::Rv, n)
 }
 
 fn pair_eq(
@@ -76,14 +85,17 @@ impl Pairing {
         match (self.rv.get(&r), self.rv_back.get(&m)) {
             (Some(&pm), _) if pm != m => {
                 return Err(format!(
-                    "resourceVersion: real {r} was paired with model rv-{pm}, now with rv-{m} \
-                     (equality differs)"
+                    "resourceVersion: real {r} was paired with model {}, now with {} \
+                     (equality differs)",
+                    rv(pm),
+                    rv(m)
                 ));
             }
             (_, Some(&pr)) if pr != r => {
                 return Err(format!(
-                    "resourceVersion: model rv-{m} was paired with real {pr}, now with {r} \
-                     (equality differs)"
+                    "resourceVersion: model {} was paired with real {pr}, now with {r} \
+                     (equality differs)",
+                    rv(m)
                 ));
             }
             (Some(_), _) => return Ok(()),
@@ -93,14 +105,18 @@ impl Pairing {
             && lm >= m
         {
             return Err(format!(
-                "resourceVersion order differs: real {lr} < {r} but model rv-{lm} >= rv-{m}"
+                "resourceVersion order differs: real {lr} < {r} but model {} >= {}",
+                rv(lm),
+                rv(m)
             ));
         }
         if let Some((&hr, &hm)) = self.rv.range(r + 1..).next()
             && hm <= m
         {
             return Err(format!(
-                "resourceVersion order differs: real {hr} > {r} but model rv-{hm} <= rv-{m}"
+                "resourceVersion order differs: real {hr} > {r} but model {} <= {}",
+                rv(hm),
+                rv(m)
             ));
         }
         self.rv.insert(r, m);
@@ -176,7 +192,7 @@ impl Pairing {
         if let Some(Value::String(rv)) = meta.get_mut("resourceVersion")
             && let Some(m) = rv.parse().ok().and_then(|r: u64| self.rv.get(&r))
         {
-            *rv = format!("rv-{m}");
+            *rv = token(Space::Rv, *m);
         }
         if let Some(Value::String(uid)) = meta.get_mut("uid")
             && let Some(m) = self.uid.get(uid.as_str())

@@ -5,6 +5,7 @@ use crate::kinds::{FINALIZER, TestKind, object, registry};
 use crate::ops::{
     Content, GENERATE_PREFIX, NameSel, Op, OwnerSel, POOL, RvSel, Sequence, UidSel, label_value,
 };
+use anvil_cluster_model::tokens::{MAX_TOKEN, Space, token};
 use anvil_cluster_model::{Etcd, KindRegistry};
 use anvil_objects::{DynamicObject, ObjectRef, Owner};
 use anvil_reconciler::{KubeRequest, KubeResponse, Preconditions};
@@ -311,8 +312,8 @@ impl<'a> Run<'a> {
             kinds: registry(),
             etcd: Etcd::new(),
             model: Memory {
-                bogus_rv: "rv-999999999".into(),
-                bogus_uid: "uid-999999999".into(),
+                bogus_rv: token(Space::Rv, MAX_TOKEN - 1),
+                bogus_uid: token(Space::Uid, MAX_TOKEN - 1),
                 ..Memory::default()
             },
             real: Memory {

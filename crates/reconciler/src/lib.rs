@@ -9,11 +9,19 @@
 //!
 //! Most controllers are a list of managed objects: see [`chain`] for the Get ->
 //! Create-or-Update helper that turns such a list into a reconciler.
+//!
+//! Local states and external messages hold resourceVersions and uids as opaque *tokens* that
+//! the model checker renames: they implement [`Tokens`], which `#[derive(Tokens)]` writes
+//! (see [`tokens`] for the contract and why the renaming is sound).
+
+// The `Tokens` derive names the trait by its absolute path, also inside this crate.
+extern crate self as anvil_reconciler;
 
 pub mod chain;
 mod error;
 mod reconciler;
 mod request;
+pub mod tokens;
 mod view;
 
 pub use error::{ApiError, ErrorReason};
@@ -21,4 +29,5 @@ pub use reconciler::{CustomResource, Reconciler};
 pub use request::{
     ExternalType, KubeRequest, KubeResponse, NoExternal, Preconditions, Request, Response,
 };
+pub use tokens::Tokens;
 pub use view::ClusterView;

@@ -1,4 +1,4 @@
-use crate::ApiError;
+use crate::{ApiError, Tokens};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -12,12 +12,14 @@ impl<T: Clone + Eq + Hash + Debug + Send + Sync + 'static> ExternalType for T {}
 
 /// The external request/response type of controllers that talk to no external system.
 /// It has no values, so such a controller can never issue an external request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Tokens,
+)]
 pub enum NoExternal {}
 
 /// Optional preconditions of a delete: the object is deleted only if its uid and/or
 /// resourceVersion still match (otherwise `Conflict`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub struct Preconditions {
     /// Required `metadata.uid`.
     pub uid: Option<String>,
@@ -26,7 +28,7 @@ pub struct Preconditions {
 }
 
 /// A request to the Kubernetes API server.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub enum KubeRequest {
     /// Read one object (a quorum read).
     Get(ObjectRef),
@@ -134,7 +136,7 @@ impl KubeRequest {
 }
 
 /// The API server's answer to a [`KubeRequest`]; one variant per request kind.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub enum KubeResponse {
     /// Answer to Get.
     Get(Result<DynamicObject, ApiError>),
@@ -188,7 +190,7 @@ impl KubeResponse {
 
 /// A request a reconcile step sends: to the API server, or to the controller's external
 /// system (e.g. ZooKeeper's API).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub enum Request<E> {
     /// To the Kubernetes API server.
     Kube(KubeRequest),
@@ -197,7 +199,7 @@ pub enum Request<E> {
 }
 
 /// The response fed to the next reconcile step.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, Tokens)]
 pub enum Response<E> {
     /// From the Kubernetes API server.
     Kube(KubeResponse),
