@@ -50,6 +50,10 @@ pub struct VerifyArgs {
     /// No progress bar even on a terminal.
     #[arg(long)]
     pub no_progress: bool,
+    /// Stop at the first safety violation (the other properties are then incomplete); by
+    /// default every property gets its own verdict.
+    #[arg(long)]
+    pub stop_at_first_violation: bool,
     /// Scope file (YAML or JSON): the whole scope (namespace, name, specs, bounds, faults),
     /// replacing the controller's default; the flags below then adjust it.
     #[arg(long, value_name = "FILE")]
@@ -334,6 +338,7 @@ pub fn run(args: &VerifyArgs) -> i32 {
         memory_limit: args.memory_limit,
         threads: args.threads,
         progress: None,
+        stop_at_first_violation: args.stop_at_first_violation,
     };
     if let Some(pb) = bar.clone() {
         opts.progress = Some(Arc::new(move |p: &anvil_cluster_model::esr::Progress| {

@@ -32,6 +32,7 @@ pub struct Checker<'a, M: Machine> {
     pub(crate) threads: usize,
     pub(crate) progress: Option<crate::result::ProgressFn<'a>>,
     pub(crate) progress_interval: std::time::Duration,
+    pub(crate) stop_at_first_violation: bool,
 }
 
 impl<'a, M: Machine> Checker<'a, M> {
@@ -48,6 +49,7 @@ impl<'a, M: Machine> Checker<'a, M> {
                 .unwrap_or(1),
             progress: None,
             progress_interval: std::time::Duration::from_millis(500),
+            stop_at_first_violation: false,
         }
     }
     /// Add a property.
@@ -85,6 +87,14 @@ impl<'a, M: Machine> Checker<'a, M> {
     /// Interval between progress callbacks.
     pub fn progress_interval(mut self, d: std::time::Duration) -> Self {
         self.progress_interval = d;
+        self
+    }
+
+    /// Stop the whole search at the first violation of a safety property (its shortest
+    /// counterexample is kept; every property not yet decided is then `Unknown`). Off by
+    /// default: each property gets its own verdict. Useful to confirm a known bug quickly.
+    pub fn stop_at_first_violation(mut self, on: bool) -> Self {
+        self.stop_at_first_violation = on;
         self
     }
 
@@ -137,6 +147,7 @@ fn run<M: Machine>(c: Checker<'_, M>) -> CheckResult<M> {
         invariants,
         step_invariants,
         stop_when_all_violated: !liveness,
+        stop_at_first_violation: c.stop_at_first_violation,
         live_preds,
         liveness,
         threads: c.threads,

@@ -46,6 +46,8 @@ pub(crate) struct Config<'a, M: Machine> {
     /// Stop as soon as every safety property is violated (set when there
     /// are no liveness properties).
     pub stop_when_all_violated: bool,
+    /// Stop at the first safety violation.
+    pub stop_at_first_violation: bool,
     pub live_preds: Vec<Predicate<M::State>>,
     pub liveness: bool,
     pub threads: usize,
@@ -90,6 +92,7 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         undecided: AtomicUsize::new(cfg.invariants.len() + cfg.step_invariants.len()),
         stop_when_all_violated: cfg.stop_when_all_violated
             && !(cfg.invariants.is_empty() && cfg.step_invariants.is_empty()),
+        stop_at_first_violation: cfg.stop_at_first_violation,
         live_preds: &cfg.live_preds,
         stop: AtomicBool::new(false),
         states: AtomicU64::new(0),

@@ -48,6 +48,7 @@ pub(crate) struct Shared<'a, M: Machine> {
     /// Safety properties not yet violated.
     pub undecided: AtomicUsize,
     pub stop_when_all_violated: bool,
+    pub stop_at_first_violation: bool,
     pub live_preds: &'a [Predicate<M::State>],
     pub stop: AtomicBool,
     pub states: AtomicU64,
@@ -109,6 +110,8 @@ impl<'a, M: Machine> Shared<'a, M> {
         drop(vs);
         if self.undecided.fetch_sub(1, Ordering::SeqCst) == 1 && self.stop_when_all_violated {
             self.request_stop("every property is violated".into());
+        } else if self.stop_at_first_violation {
+            self.request_stop("stopped at the first violation (as requested)".into());
         }
     }
 

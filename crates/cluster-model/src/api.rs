@@ -360,12 +360,12 @@ impl Etcd {
         if info.create_on_update && !self.objects.contains_key(&key) {
             // the uid precondition is checked against the (empty) missing object; a
             // resourceVersion is ignored
-            if let Some(uid) = obj.uid() {
+            // (The real message names the uid; a token is never embedded in a longer string
+            // in the model, see `crate::tokens`.)
+            if obj.uid().is_some() {
                 return Err(err(
                     ErrorReason::Conflict,
-                    format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: "
-                    ),
+                    "Precondition failed: UID in precondition differs from UID in object meta",
                 ));
             }
             let fresh = obj.modify(|p| {

@@ -65,6 +65,9 @@ pub struct CheckOptions {
     pub threads: Option<usize>,
     /// Progress callback.
     pub progress: Option<ProgressFn>,
+    /// Stop the search at the first safety violation (the other properties are then
+    /// `incomplete`); by default every property gets its own verdict.
+    pub stop_at_first_violation: bool,
 }
 
 /// The result of one property.
@@ -397,6 +400,7 @@ where
     if let Some(t) = opts.threads {
         c = c.threads(t);
     }
+    c = c.stop_at_first_violation(opts.stop_at_first_violation);
     if let Some(p) = opts.progress.clone() {
         c = c.progress(move |pr| p(pr));
     }

@@ -5,7 +5,7 @@ use crate::external::ExternalModel;
 use crate::model::ModelReconciler;
 use crate::model::memo::stable_hash;
 use crate::model::state::{Pending, StateOf};
-use crate::tokens::{Collector, Renaming, Tokens};
+use crate::tokens::{Collector, Renaming, Tokens, check_tokens_reported};
 use anvil_objects::{DynamicObject, ObjectRef};
 use std::sync::Arc;
 
@@ -24,7 +24,9 @@ where
     rename_state::<R, X>(s, &r);
 }
 
-/// Calls `f` on every string of the state that may be a token.
+/// Calls `f` on every string of the state that may be a token. In debug builds it first checks
+/// (once per distinct value) that every token in the requests, local states, responses and the
+/// external state is reported by its `Tokens` impl ([`check_tokens_reported`]).
 pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
 where
     R: ModelReconciler,
@@ -34,6 +36,7 @@ where
         o.visit(f);
     }
     for m in &s.network {
+        check_tokens_reported(&m.req);
         m.req.visit(f);
         if let Some(b) = &m.basis {
             f(b);
@@ -44,14 +47,17 @@ where
     }
     for o in s.ongoing.values() {
         o.cr.visit(f);
+        check_tokens_reported(&o.local);
         o.local.visit(f);
         if let Pending::Ready(r) = &o.pending {
+            check_tokens_reported(r);
             r.visit(f);
         }
         for (_, rv) in &o.seen {
             f(rv);
         }
     }
+    check_tokens_reported(&s.external);
     s.external.visit(f);
 }
 
