@@ -29,6 +29,10 @@ fn zookeeper_crd() -> String {
     serde_yaml::to_string(&anvil_zookeeper::crd()).expect("the CRD serialises")
 }
 
+fn rabbitmq_crd() -> String {
+    serde_yaml::to_string(&anvil_rabbitmq::crd()).expect("the CRD serialises")
+}
+
 /// Every controller, in `anvil list` order.
 pub fn controllers() -> Vec<Controller> {
     use anvil_demo::broken;
@@ -39,6 +43,19 @@ pub fn controllers() -> Vec<Controller> {
             scope: anvil_demo::verify::default_scope,
             check: |s, o| {
                 anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>("demo", s, o)
+            },
+            crd: Some(demo_crd),
+        },
+        Controller {
+            name: "demo-recreate",
+            description: "DemoApp deleted and re-created once, with crashes and dropped requests",
+            scope: anvil_demo::verify::recreate_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>(
+                    "demo-recreate",
+                    s,
+                    o,
+                )
             },
             crd: Some(demo_crd),
         },
@@ -132,6 +149,56 @@ pub fn controllers() -> Vec<Controller> {
                 )
             },
             crd: Some(zookeeper_crd),
+        },
+        Controller {
+            name: "rabbitmq",
+            description: "RabbitmqCluster: Services, generated cookie/user Secrets, ConfigMaps, RBAC, a StatefulSet that never scales down, status",
+            scope: anvil_rabbitmq::verify::default_scope,
+            check: |s, o| {
+                anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::RabbitmqController>(
+                    "rabbitmq", s, o,
+                )
+            },
+            crd: Some(rabbitmq_crd),
+        },
+        Controller {
+            name: "rabbitmq-stale-scale-down",
+            description: "broken rabbitmq: unconditional StatefulSet writes from a stale CR snapshot scale the cluster down",
+            scope: anvil_rabbitmq::broken::stale_scale_down_scope,
+            check: |s, o| {
+                anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::StaleScaleDown>(
+                    "rabbitmq-stale-scale-down",
+                    s,
+                    o,
+                )
+            },
+            crd: Some(rabbitmq_crd),
+        },
+        Controller {
+            name: "rabbitmq-cookie-rotation",
+            description: "broken rabbitmq: the Erlang cookie is regenerated on every reconcile",
+            scope: anvil_rabbitmq::broken::cookie_rotation_scope,
+            check: |s, o| {
+                anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::CookieRotation>(
+                    "rabbitmq-cookie-rotation",
+                    s,
+                    o,
+                )
+            },
+            crd: Some(rabbitmq_crd),
+        },
+        Controller {
+            name: "rabbitmq-config-no-roll",
+            description: "broken rabbitmq: a configuration change never reaches the pod template, so the pods are not rolled",
+            scope: anvil_rabbitmq::broken::config_no_roll_scope,
+            check: |s, o| {
+                anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::ConfigNoRoll>(
+                    "rabbitmq-config-no-roll",
+                    s,
+                    o,
+                )
+            },
+            crd: Some(rabbitmq_crd),
         },
     ]
 }
