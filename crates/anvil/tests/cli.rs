@@ -28,6 +28,10 @@ fn list_names_every_controller() {
         "zookeeper",
         "zookeeper-569",
         "zookeeper-adopt",
+        "rabbitmq",
+        "rabbitmq-stale-scale-down",
+        "rabbitmq-cookie-rotation",
+        "rabbitmq-config-no-roll",
     ] {
         assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
     }
