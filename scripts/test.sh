@@ -14,6 +14,7 @@ if [[ -x scripts/provision-zookeeper.sh ]]; then
   echo "==> ZooKeeper server" >&2
   scripts/provision-zookeeper.sh >&2
 fi
+[[ -x scripts/provision-rabbitmq.sh ]] && { echo "==> RabbitMQ server" >&2; scripts/provision-rabbitmq.sh >&2; }
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -57,7 +57,7 @@ pub fn crd(args: &CrdArgs) -> i32 {
 /// usage errors, 1 for any other failure (unreachable cluster, missing CRD...).
 pub fn run(args: &RunArgs) -> i32 {
     let runner = match args.controller.as_str() {
-        "demo" | "zookeeper" => args.controller.as_str(),
+        "demo" | "zookeeper" | "rabbitmq" => args.controller.as_str(),
         other if registry::find(other).is_some() => {
             eprintln!(
                 "error: `{other}` is a deliberately broken variant kept for verification; it cannot be run"
@@ -121,6 +121,12 @@ async fn run_async(runner: &str, args: &RunArgs) -> Result<(), ShimError> {
             .await?;
             let config = configure(anvil_zookeeper::run::shim_config(), args);
             anvil_zookeeper::run::run(cluster.client, config, args.zk_address.clone()).await
+        }
+        "rabbitmq" => {
+            anvil_shim::check_cluster(&cluster.client, &cluster.url, anvil_rabbitmq::run::CRD_NAME)
+                .await?;
+            let config = configure(anvil_rabbitmq::run::shim_config(), args);
+            anvil_rabbitmq::run::run(cluster.client, config).await
         }
         _ => {
             anvil_shim::check_cluster(&cluster.client, &cluster.url, "demoapps.demo.anvil.dev")

@@ -1,0 +1,4 @@
+//! Helpers shared by the integration test binaries.
+#![allow(dead_code)]
+
+pub mod rabbitmq_server;
