@@ -1,8 +1,11 @@
 //! The `DemoApp` custom resource and its CRD.
 
+use anvil_cluster_model::CrdValidator;
+use anvil_objects::DynamicObject;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
 
 /// Desired state of a demo application.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -39,21 +42,21 @@ pub fn crd() -> CustomResourceDefinition {
     DemoApp::crd()
 }
 
-/// The rules of the CRD, in Rust, for the cluster model: `Err` with the API server's message
-/// when `spec` violates a creation rule.
-pub fn validate_spec(spec: &DemoAppSpec) -> Result<(), String> {
-    if !(0..=10).contains(&spec.replicas) {
-        return Err("spec.replicas: replicas must be between 0 and 10".into());
-    }
-    Ok(())
+/// The CRD's rules, compiled once from [`crd`] (its schema and CEL rules, evaluated with the
+/// `cel` crate; see [`anvil_cluster_model::crd`]).
+pub fn crd_rules() -> &'static CrdValidator {
+    static RULES: OnceLock<CrdValidator> = OnceLock::new();
+    RULES.get_or_init(|| {
+        CrdValidator::from_typed_crd(&crd()).unwrap_or_else(|e| panic!("the DemoApp CRD: {e}"))
+    })
 }
 
-/// The transition rules of the CRD, in Rust, for the cluster model.
-pub fn validate_transition(old: &DemoAppSpec, new: &DemoAppSpec) -> Result<(), String> {
-    if old.image != new.image {
-        return Err("spec.image: image is immutable".into());
-    }
-    Ok(())
+/// `Err` with the API server's message when `spec` breaks one of the CRD's creation rules
+/// (evaluated from the CRD itself by [`crd_rules`]: there is no second copy of the rules).
+pub fn validate_spec(spec: &DemoAppSpec) -> Result<(), String> {
+    let obj = DynamicObject::from_typed(&DemoApp::new("validate", spec.clone()))
+        .map_err(|e| e.to_string())?;
+    crd_rules().validate(&obj, None)
 }
 
 #[cfg(test)]
@@ -71,47 +74,42 @@ mod tests {
         );
     }
 
+    /// The CRD's CEL rules, evaluated by the model from the CRD itself.
     #[test]
-    fn rust_rules_mirror_the_cel_rules() {
+    fn the_crd_rules_are_evaluated_from_the_crd() {
         let ok = DemoAppSpec {
             replicas: 3,
             image: "nginx".into(),
             message: "hi".into(),
         };
         assert!(validate_spec(&ok).is_ok());
-        assert!(
-            validate_spec(&DemoAppSpec {
-                replicas: 11,
+        for replicas in [-1, 11] {
+            let e = validate_spec(&DemoAppSpec {
+                replicas,
                 ..ok.clone()
             })
-            .is_err()
-        );
-        assert!(
-            validate_spec(&DemoAppSpec {
-                replicas: -1,
-                ..ok.clone()
-            })
-            .is_err()
-        );
-        assert!(
-            validate_transition(
-                &ok,
-                &DemoAppSpec {
-                    replicas: 5,
-                    ..ok.clone()
-                }
-            )
-            .is_ok()
-        );
-        assert!(
-            validate_transition(
-                &ok,
-                &DemoAppSpec {
-                    image: "x".into(),
-                    ..ok.clone()
-                }
-            )
-            .is_err()
+            .unwrap_err();
+            assert_eq!(
+                e,
+                "spec.replicas: Invalid value: \"integer\": replicas must be between 0 and 10"
+            );
+        }
+        let obj = |spec: &DemoAppSpec| {
+            DynamicObject::from_typed(&DemoApp::new("a", spec.clone())).unwrap()
+        };
+        let scaled = DemoAppSpec {
+            replicas: 5,
+            ..ok.clone()
+        };
+        assert!(crd_rules().validate(&obj(&scaled), Some(&obj(&ok))).is_ok());
+        let image = DemoAppSpec {
+            image: "x".into(),
+            ..ok.clone()
+        };
+        assert!(crd_rules().validate(&obj(&image), None).is_ok(), "a create");
+        assert_eq!(
+            crd_rules().validate(&obj(&image), Some(&obj(&ok))),
+            Err("spec.image: Invalid value: \"string\": image is immutable".into())
         );
     }
 }

@@ -2,14 +2,17 @@
 //!
 //! Field names and defaults follow the Pravega zookeeper-operator's `ZookeeperCluster`
 //! (`replicas` 3, ports 2181/2888/3888/7000/8080, `initLimit` 10, `tickTime` 2000, ...). The
-//! CRD carries CEL rules that the API server enforces; [`validate_spec`] and
-//! [`validate_transition`] are the same rules in Rust, for the cluster model.
+//! CRD carries CEL rules that the API server enforces; the cluster model evaluates the same
+//! rules from the CRD itself ([`crd_rules`]), and so does [`validate_spec`].
 
+use anvil_cluster_model::CrdValidator;
+use anvil_objects::DynamicObject;
 use k8s_openapi::api::core::v1::{Affinity, ResourceRequirements, Toleration};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 /// Desired state of a ZooKeeper ensemble.
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
@@ -308,34 +311,22 @@ pub fn crd() -> CustomResourceDefinition {
     ZookeeperCluster::crd()
 }
 
-/// The creation rules of the CRD, in Rust, for the cluster model: `Err` with the API server's
-/// message when `spec` violates one.
-pub fn validate_spec(spec: &ZookeeperClusterSpec) -> Result<(), String> {
-    if spec.replicas < 3 {
-        return Err("spec.replicas: replicas must be at least 3".into());
-    }
-    if spec.conf.sync_limit < 1 {
-        return Err("spec.conf.syncLimit: syncLimit must be at least 1".into());
-    }
-    if spec.conf.min_session_timeout > spec.conf.max_session_timeout {
-        return Err("spec.conf: minSessionTimeout must not exceed maxSessionTimeout".into());
-    }
-    Ok(())
+/// The CRD's rules, compiled once from [`crd`] (its schema and CEL rules, evaluated with the
+/// `cel` crate; see [`anvil_cluster_model::crd`]).
+pub fn crd_rules() -> &'static CrdValidator {
+    static RULES: OnceLock<CrdValidator> = OnceLock::new();
+    RULES.get_or_init(|| {
+        CrdValidator::from_typed_crd(&crd())
+            .unwrap_or_else(|e| panic!("the ZookeeperCluster CRD: {e}"))
+    })
 }
 
-/// The transition rules of the CRD, in Rust, for the cluster model (the creation rules apply
-/// to the new spec as well).
-pub fn validate_transition(
-    old: &ZookeeperClusterSpec,
-    new: &ZookeeperClusterSpec,
-) -> Result<(), String> {
-    if old.ports != new.ports {
-        return Err("spec.ports: ports are immutable".into());
-    }
-    if old.persistence != new.persistence {
-        return Err("spec.persistence: persistence is immutable".into());
-    }
-    validate_spec(new)
+/// `Err` with the API server's message when `spec` breaks one of the CRD's creation rules
+/// (evaluated from the CRD itself by [`crd_rules`]: there is no second copy of the rules).
+pub fn validate_spec(spec: &ZookeeperClusterSpec) -> Result<(), String> {
+    let obj = DynamicObject::from_typed(&ZookeeperCluster::new("validate", spec.clone()))
+        .map_err(|e| e.to_string())?;
+    crd_rules().validate(&obj, None)
 }
 
 #[cfg(test)]
@@ -376,27 +367,71 @@ mod tests {
         assert_eq!(json["persistence"]["storageSize"], "20Gi");
     }
 
+    /// The CRD's CEL rules (creation and `oldSelf` transition rules), evaluated by the model
+    /// from the CRD itself.
     #[test]
-    fn rust_rules_mirror_the_cel_rules() {
+    fn the_crd_rules_are_evaluated_from_the_crd() {
         let ok = ZookeeperClusterSpec::default();
         assert!(validate_spec(&ok).is_ok());
-        assert!(validate_spec(&ZookeeperClusterSpec::with_replicas(2)).is_err());
+        assert_eq!(
+            validate_spec(&ZookeeperClusterSpec::with_replicas(2)),
+            Err("spec.replicas: Invalid value: \"integer\": replicas must be at least 3".into())
+        );
         let mut bad = ok.clone();
         bad.conf.sync_limit = 0;
-        assert!(validate_spec(&bad).is_err());
+        assert_eq!(
+            validate_spec(&bad),
+            Err(
+                "spec.conf.syncLimit: Invalid value: \"integer\": syncLimit must be at least 1"
+                    .into()
+            )
+        );
         let mut bad = ok.clone();
         bad.conf.min_session_timeout = 50_000;
-        assert!(validate_spec(&bad).is_err());
+        assert_eq!(
+            validate_spec(&bad),
+            Err("spec.conf: Invalid value: \"object\": minSessionTimeout must not exceed maxSessionTimeout".into())
+        );
+        let obj = |spec: &ZookeeperClusterSpec| {
+            DynamicObject::from_typed(&ZookeeperCluster::new("a", spec.clone())).unwrap()
+        };
+        let update = |old: &ZookeeperClusterSpec, new: &ZookeeperClusterSpec| {
+            crd_rules().validate(&obj(new), Some(&obj(old)))
+        };
         let mut scaled = ok.clone();
         scaled.replicas = 5;
         scaled.conf.tick_time = 3000;
-        assert!(validate_transition(&ok, &scaled).is_ok());
+        assert!(update(&ok, &scaled).is_ok());
         let mut ports = ok.clone();
         ports.ports.client = 2182;
-        assert!(validate_transition(&ok, &ports).is_err());
+        assert_eq!(
+            update(&ok, &ports),
+            Err("spec.ports: Invalid value: \"object\": ports are immutable".into())
+        );
+        assert!(crd_rules().validate(&obj(&ports), None).is_ok(), "a create");
         let mut persistence = ok.clone();
         persistence.persistence.storage_size = "1Gi".into();
-        assert!(validate_transition(&ok, &persistence).is_err());
-        assert!(validate_transition(&ok, &ZookeeperClusterSpec::with_replicas(2)).is_err());
+        assert!(update(&ok, &persistence).is_err());
+        assert!(update(&ok, &ZookeeperClusterSpec::with_replicas(2)).is_err());
+        // the schema's defaults apply before the rules, as in the API server: a partial
+        // `conf` is completed, and a missing `ports` defaults to the same ports
+        let partial = |spec: serde_json::Value| {
+            let mut o = obj(&ok).to_json();
+            o["spec"] = spec;
+            DynamicObject::from_json(o).unwrap()
+        };
+        let old = partial(serde_json::json!({"replicas": 3}));
+        let new = partial(serde_json::json!({"replicas": 5, "conf": {"tickTime": 3000}}));
+        assert_eq!(crd_rules().validate(&new, Some(&old)), Ok(()));
+        let moved = partial(serde_json::json!({"replicas": 3, "ports": {"client": 1}}));
+        assert!(crd_rules().validate(&moved, Some(&old)).is_err());
+        // the schema's maxLength
+        let mut long = ok.clone();
+        long.persistence.storage_size = "1".repeat(65);
+        assert!(
+            validate_spec(&long)
+                .unwrap_err()
+                .contains("spec.persistence.storageSize: Too long")
+        );
     }
 }

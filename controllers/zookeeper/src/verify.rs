@@ -1,6 +1,7 @@
 //! The ZooKeeper controller's verification scope: the `ZookeeperCluster` kind as the cluster
-//! model's API server sees it (its CRD rules in Rust), the model of the ZooKeeper API
-//! ([`ZkModel`], the cluster model's external-system hook), the default scope, and `verify`.
+//! model's API server sees it (its CRD, whose schema and CEL rules the model evaluates), the
+//! model of the ZooKeeper API ([`ZkModel`], the cluster model's external-system hook), the
+//! default scope, and `verify`.
 //!
 //! ESR here reads `[] desired_state_is(cr) ~> [] current_state_matches(cr, etcd, znodes)`: the
 //! desired-state predicate also looks at the znode store, which is the external system's state
@@ -8,55 +9,24 @@
 
 use crate::desired::current_state_matches;
 use crate::reconciler::{ZookeeperController, client_service_name};
-use crate::resource::{ZookeeperCluster, ZookeeperClusterSpec, validate_spec, validate_transition};
+use crate::resource::{ZookeeperCluster, ZookeeperClusterSpec, crd};
 use crate::zk::{ZkRequest, ZkResponse, ZnodeStore};
 use anvil_cluster_model::esr::{self, CheckOptions, ControllerSpec, Report};
-use anvil_cluster_model::tokens::Renaming;
-use anvil_cluster_model::{
-    CrdRules, Etcd, ExternalModel, Faults, KindInfo, KindRegistry, Scope, Tokens,
-};
+use anvil_cluster_model::{Etcd, ExternalModel, Faults, KindInfo, KindRegistry, Scope, Tokens};
 use anvil_objects::{Kind, ObjectRef};
 use anvil_reconciler::Reconciler;
 use k8s_openapi::api::core::v1::Service;
 use serde_json::json;
 use std::sync::Arc;
 
-impl CrdRules for ZookeeperCluster {
-    fn validate(&self) -> Result<(), String> {
-        validate_spec(&self.spec)
-    }
-
-    fn validate_transition(old: &Self, new: &Self) -> Result<(), String> {
-        validate_transition(&old.spec, &new.spec)
-    }
-}
-
-/// The kinds the model's API server knows: the built-ins and `ZookeeperCluster` with the CRD's
-/// rules.
+/// The kinds the model's API server knows: the built-ins and `ZookeeperCluster`, validated by
+/// its CRD's schema (with its defaults) and CEL rules (including the `oldSelf` transition
+/// rules).
 pub fn kinds() -> KindRegistry {
-    KindRegistry::builtin().with(KindInfo::custom_resource_with_rules::<ZookeeperCluster>())
-}
-
-// The ZooKeeper API's types carry no resourceVersions or uids: nothing to rename.
-impl Tokens for ZkRequest {
-    fn visit(&self, _: &mut dyn FnMut(&str)) {}
-    fn rename(&self, _: &Renaming) -> Self {
-        self.clone()
-    }
-}
-
-impl Tokens for ZkResponse {
-    fn visit(&self, _: &mut dyn FnMut(&str)) {}
-    fn rename(&self, _: &Renaming) -> Self {
-        self.clone()
-    }
-}
-
-impl Tokens for ZnodeStore {
-    fn visit(&self, _: &mut dyn FnMut(&str)) {}
-    fn rename(&self, _: &Renaming) -> Self {
-        self.clone()
-    }
+    let crd = serde_json::to_value(crd()).expect("the CRD serialises");
+    let info = KindInfo::custom_resource_from_crd(&crd)
+        .unwrap_or_else(|e| panic!("the ZookeeperCluster CRD: {e}"));
+    KindRegistry::builtin().with(info)
 }
 
 /// The model of the ZooKeeper API: a [`ZnodeStore`] per ensemble. A request reaches the
@@ -127,8 +97,10 @@ pub fn default_scope() -> Scope {
             drop: true,
             other_deletes: 0,
             pod_losses: 0,
+            ..Default::default()
         },
         max_stale_requests: 1,
+        max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
     }
 }
 
@@ -143,6 +115,7 @@ pub fn recreate_scope() -> Scope {
         max_deletes: 1,
         faults: Faults::default(),
         max_stale_requests: 1,
+        max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
     }
 }
 
@@ -162,7 +135,9 @@ where
             current_state_matches(cr, etcd, znodes)
         }),
         invariants: Vec::new(),
+        step_invariants: Vec::new(),
         no_foreign_writes: true,
+        no_lost_updates: true,
     }
 }
 

@@ -325,10 +325,9 @@ async fn invalid_crs_are_rejected_by_the_api_server() {
         ),
     ];
     for (i, (spec, message)) in cases.into_iter().enumerate() {
-        assert!(
-            anvil_zookeeper::resource::validate_spec(&spec).is_err(),
-            "Rust mirror"
-        );
+        let model = anvil_zookeeper::resource::validate_spec(&spec)
+            .expect_err("the model's evaluation of the CRD's rules rejects it too");
+        assert!(model.contains(message), "{message}: {model}");
         let obj = ZookeeperCluster::new(&format!("invalid-{i}"), spec);
         let err = api
             .create(&PostParams::default(), &obj)

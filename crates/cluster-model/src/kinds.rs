@@ -1,36 +1,15 @@
 //! Per-kind API server behaviour: scope, status subresource, generation, validation.
 
+use crate::crd::{CrdError, CrdValidator};
 use anvil_objects::{DynamicObject, Kind};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-/// Validation of one object (the kind's own rules, or a CRD's rules written in Rust).
+/// Validation of one object (a built-in kind's own rules, written in Rust).
 pub type ValidateFn = fn(&DynamicObject) -> Result<(), String>;
-/// Transition validation `(old, new)` (immutable fields, CEL `oldSelf` rules).
+/// Transition validation `(old, new)` of a built-in kind (immutable fields).
 pub type TransitionFn = fn(&DynamicObject, &DynamicObject) -> Result<(), String>;
-
-/// A custom resource whose CRD rules (schema and CEL) are mirrored in Rust, so that the
-/// model's API server enforces what the real one does.
-pub trait CrdRules: anvil_reconciler::CustomResource {
-    /// Creation rules: `Err` with the API server's message when the object is invalid.
-    fn validate(&self) -> Result<(), String>;
-    /// Transition rules (`oldSelf`): `Err` when `new` may not replace `old`.
-    fn validate_transition(old: &Self, new: &Self) -> Result<(), String>;
-}
-
-fn validate_typed<K: CrdRules>(o: &DynamicObject) -> Result<(), String> {
-    o.to_typed::<K>().map_err(|e| e.to_string())?.validate()
-}
-
-fn validate_typed_transition<K: CrdRules>(
-    old: &DynamicObject,
-    new: &DynamicObject,
-) -> Result<(), String> {
-    let old: K = old.to_typed().map_err(|e| e.to_string())?;
-    let new: K = new.to_typed().map_err(|e| e.to_string())?;
-    K::validate_transition(&old, &new)
-}
 
 /// How the API server treats one kind.
 #[derive(Clone)]
@@ -62,6 +41,8 @@ pub struct KindInfo {
     pub validate: Option<ValidateFn>,
     /// Transition rules.
     pub validate_transition: Option<TransitionFn>,
+    /// A custom resource's schema and CEL rules, from its CRD.
+    pub crd: Option<Arc<CrdValidator>>,
 }
 
 impl std::fmt::Debug for KindInfo {
@@ -85,6 +66,7 @@ impl KindInfo {
             create_on_update: false,
             validate: None,
             validate_transition: None,
+            crd: None,
         }
     }
 
@@ -104,15 +86,41 @@ impl KindInfo {
             create_on_update: false,
             validate: None,
             validate_transition: None,
+            crd: None,
         }
     }
 
-    /// [`KindInfo::custom_resource`] for the typed custom resource `K`, validated by its
-    /// [`CrdRules`] (the Rust mirror of its CRD's CEL rules).
-    pub fn custom_resource_with_rules<K: CrdRules>() -> Self {
-        KindInfo::custom_resource(Kind::of::<K>())
-            .with_validation(validate_typed::<K>)
-            .with_transition_validation(validate_typed_transition::<K>)
+    /// The custom resource kind of `crd` (the JSON of an `apiextensions.k8s.io/v1`
+    /// `CustomResourceDefinition`, e.g. `serde_json::to_value(K::crd())` for a kube
+    /// `CustomResourceExt` type), validated by the CRD's own schema and CEL rules (see
+    /// [`crate::crd`]). Its storage version, scope and status subresource come from the CRD.
+    /// `Err` if the CRD is malformed or one of its rules does not compile.
+    pub fn custom_resource_from_crd(crd: &Value) -> Result<Self, CrdError> {
+        let v = CrdValidator::from_crd(crd)?;
+        let mut info = KindInfo::custom_resource(v.kind().clone());
+        info.namespaced = v.namespaced();
+        info.status_subresource = v.status_subresource();
+        info.crd = Some(Arc::new(v));
+        Ok(info)
+    }
+
+    /// Checks a write: `new` alone on a create (`old` is `None`), `new` over the stored `old`
+    /// on an update: the kind's rules, its transition rules, and its CRD's rules.
+    pub fn validate_write(
+        &self,
+        old: Option<&DynamicObject>,
+        new: &DynamicObject,
+    ) -> Result<(), String> {
+        if let Some(v) = self.validate {
+            v(new)?;
+        }
+        if let (Some(t), Some(old)) = (self.validate_transition, old) {
+            t(old, new)?;
+        }
+        if let Some(c) = &self.crd {
+            c.validate(new, old)?;
+        }
+        Ok(())
     }
 
     /// With validation rules.
@@ -305,6 +313,7 @@ impl KindRegistry {
                 .hash(&mut h);
             i.validate.map(|f| f as usize).hash(&mut h);
             i.validate_transition.map(|f| f as usize).hash(&mut h);
+            i.crd.as_ref().map(|c| c.id()).hash(&mut h);
         }
         h.finish()
     }

@@ -3,8 +3,9 @@
 //! An executable model of a Kubernetes cluster, for exhaustive model checking of controllers:
 //!
 //! * [`api`]: API server + etcd semantics (every rule has a unit test in `tests/api_rules.rs`);
-//! * [`kinds`]: per-kind behaviour (status subresource, generation, validation rules, custom
-//!   resources' CEL rules in Rust);
+//! * [`kinds`]: per-kind behaviour (status subresource, generation, validation rules);
+//! * [`crd`]: custom resources' rules from their CRD (schema and CEL rules, evaluated with the
+//!   `cel` crate);
 //! * [`model`]: the state machine composing the API server, the network, the controller
 //!   runtime running a [`anvil_reconciler::Reconciler`], the garbage collector, built-in
 //!   controllers, the environment and faults;
@@ -14,6 +15,7 @@
 //! * [`external`]: the external-system hook.
 
 pub mod api;
+pub mod crd;
 pub mod esr;
 pub mod external;
 pub mod kinds;
@@ -23,9 +25,10 @@ pub mod scope;
 pub mod tokens;
 
 pub use api::Etcd;
+pub use crd::{CrdError, CrdValidator};
 pub use esr::{CheckOptions, ControllerSpec, PropertyReport, Report, verify};
 pub use external::{ExternalModel, NoExternalModel};
-pub use kinds::{CrdRules, KindInfo, KindRegistry};
+pub use kinds::{KindInfo, KindRegistry};
 pub use model::{Action, ClusterMachine, ModelReconciler, StateOf};
 pub use scope::{Faults, Scope};
 pub use tokens::Tokens;
