@@ -1,8 +1,72 @@
 //! The schema keywords the API server enforces on a (defaulted) value, with its field
 //! errors.
 
-use super::schema::{ListType, Node, Ty, child};
+use super::schema::{ListType, Node, Ty};
 use serde_json::{Map, Value};
+use std::fmt;
+
+/// A field path, built on the stack while walking a value and printed only for an error.
+#[derive(Clone, Copy)]
+pub(crate) struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg<'a>,
+}
+
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Root,
+    Field(&'a str),
+    Index(usize),
+    Key(&'a str),
+}
+
+impl<'a> Path<'a> {
+    /// The object itself.
+    pub(crate) const ROOT: Path<'static> = Path {
+        parent: None,
+        seg: Seg::Root,
+    };
+
+    fn field(&'a self, k: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Field(k),
+        }
+    }
+
+    fn index(&'a self, i: usize) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Index(i),
+        }
+    }
+
+    fn key(&'a self, k: &'a str) -> Path<'a> {
+        Path {
+            parent: Some(self),
+            seg: Seg::Key(k),
+        }
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let at_root = match self.parent {
+            Some(p) => {
+                p.fmt(f)?;
+                matches!(p.seg, Seg::Root)
+            }
+            None => true,
+        };
+        match self.seg {
+            Seg::Root => Ok(()),
+            Seg::Field(k) if at_root => write!(f, "{k}"),
+            Seg::Field(k) => write!(f, ".{k}"),
+            Seg::Index(i) => write!(f, "[{i}]"),
+            Seg::Key(k) => write!(f, "[{k}]"),
+        }
+    }
+}
 
 /// One field error, as the API server's `field.Error` prints it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,7 +91,7 @@ impl std::fmt::Display for FieldError {
     }
 }
 
-fn err(errs: &mut Vec<FieldError>, field: &str, detail: String) {
+fn err(errs: &mut Vec<FieldError>, field: &Path<'_>, detail: String) {
     errs.push(FieldError {
         field: field.to_string(),
         detail,
@@ -37,7 +101,7 @@ fn err(errs: &mut Vec<FieldError>, field: &str, detail: String) {
 
 /// An error of a kind after which the API server does not evaluate the CEL rules (a type,
 /// `required`, `enum`, `maxLength`, `maxItems` or `maxProperties` violation).
-fn blocking(errs: &mut Vec<FieldError>, field: &str, detail: String) {
+fn blocking(errs: &mut Vec<FieldError>, field: &Path<'_>, detail: String) {
     errs.push(FieldError {
         field: field.to_string(),
         detail,
@@ -92,7 +156,7 @@ impl Node {
     }
 
     /// The schema keywords at `path` for the (defaulted) value `v`, then its members.
-    pub(crate) fn check(&self, path: &str, v: &Value, errs: &mut Vec<FieldError>) {
+    pub(crate) fn check(&self, path: &Path<'_>, v: &Value, errs: &mut Vec<FieldError>) {
         if v.is_null() {
             // nullable: accepted; otherwise pruned by the API server
             return;
@@ -137,7 +201,7 @@ impl Node {
         }
     }
 
-    fn check_number(&self, path: &str, v: &Value, x: f64, errs: &mut Vec<FieldError>) {
+    fn check_number(&self, path: &Path<'_>, v: &Value, x: f64, errs: &mut Vec<FieldError>) {
         let (sv, num) = (shown(v), |b: f64| Value::from(b).to_string());
         let num = |b: f64| {
             if b.fract() == 0.0 && b.abs() < 1e15 {
@@ -189,7 +253,7 @@ impl Node {
         }
     }
 
-    fn check_string(&self, path: &str, v: &Value, s: &str, errs: &mut Vec<FieldError>) {
+    fn check_string(&self, path: &Path<'_>, v: &Value, s: &str, errs: &mut Vec<FieldError>) {
         if self.ty == Ty::IntOrString {
             return;
         }
@@ -225,7 +289,7 @@ impl Node {
         }
     }
 
-    fn check_array(&self, path: &str, xs: &[Value], errs: &mut Vec<FieldError>) {
+    fn check_array(&self, path: &Path<'_>, xs: &[Value], errs: &mut Vec<FieldError>) {
         if let Some(max) = self.max_items
             && xs.len() > max
         {
@@ -249,7 +313,7 @@ impl Node {
         }
         if let Some(items) = self.items.as_deref() {
             for (i, x) in xs.iter().enumerate() {
-                items.check(&format!("{path}[{i}]"), x, errs);
+                items.check(&path.index(i), x, errs);
             }
         }
         let key = |x: &Value| match &self.list_type {
@@ -263,7 +327,7 @@ impl Node {
             {
                 err(
                     errs,
-                    &format!("{path}[{i}]"),
+                    &path.index(i),
                     format!("Duplicate value: {}", shown(x)),
                 );
             }
@@ -272,7 +336,7 @@ impl Node {
 
     fn check_object(
         &self,
-        path: &str,
+        path: &Path<'_>,
         _v: &Value,
         m: &Map<String, Value>,
         errs: &mut Vec<FieldError>,
@@ -305,14 +369,14 @@ impl Node {
                 (Some(v), None) => v.is_null(),
             };
             if absent {
-                blocking(errs, &child(path, r), "Required value".into());
+                blocking(errs, &path.field(r), "Required value".into());
             }
         }
         for (k, x) in m {
             if let Some(p) = self.property(k) {
-                p.check(&child(path, k), x, errs);
+                p.check(&path.field(k), x, errs);
             } else if let Some(a) = self.additional.as_deref() {
-                a.check(&format!("{path}[{k}]"), x, errs);
+                a.check(&path.key(k), x, errs);
             }
             // other fields are unknown: the API server prunes them
         }

@@ -151,7 +151,7 @@ impl CrdValidator {
             ),
         ] {
             if root.property(k).is_none() {
-                root.properties.push((k.to_string(), Node::parse(&s, k)?));
+                root.add_property(k, Node::parse(&s, k)?);
             }
         }
         let needs_metadata =
@@ -215,7 +215,7 @@ impl CrdValidator {
         let new = self.view(new);
         let new = self.root.defaulted(&new);
         let mut errs = Vec::new();
-        self.root.check("", &new, &mut errs);
+        self.root.check(&check::Path::ROOT, &new, &mut errs);
         if self.status_subresource {
             // the status subresource's schema validator names fields relative to `status`
             for e in &mut errs {

@@ -191,7 +191,7 @@ const RESERVED: &[&str] = &[
 ];
 
 /// The CEL name of property `k` (the API server's escaping), or `None` if CEL cannot name it.
-fn escape(k: &str) -> Option<String> {
+pub(crate) fn escape(k: &str) -> Option<String> {
     if k.is_empty() || k.starts_with(|c: char| c.is_ascii_digit()) {
         return None;
     }
@@ -243,11 +243,13 @@ pub(crate) fn to_cel(node: Option<&Node>, v: &Value) -> Cel {
             for (k, x) in m {
                 match node {
                     Some(n) if !n.properties.is_empty() => {
-                        if let (Some(p), Some(name)) = (n.property(k), escape(k)) {
+                        let i = n.property_index(k);
+                        if let Some((i, Some(name))) = i.map(|i| (i, &n.cel_names[i])) {
+                            let p = &n.properties[i].1;
                             if !p.pruned(x) {
-                                out.insert(Key::from(name), to_cel(Some(p), x));
+                                out.insert(name.clone(), to_cel(Some(p), x));
                             }
-                        } else if n.preserve_unknown {
+                        } else if i.is_none() && n.preserve_unknown {
                             out.insert(Key::from(k.as_str()), to_cel(None, x));
                         }
                     }

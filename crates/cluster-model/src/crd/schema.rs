@@ -51,8 +51,11 @@ pub(crate) struct Node {
     pub ty: Ty,
     pub nullable: bool,
     pub preserve_unknown: bool,
-    /// Object properties, in schema order.
+    /// Object properties, sorted by name.
     pub properties: Vec<(String, Node)>,
+    /// The CEL names of the properties (escaped as the API server escapes them; `None`: not
+    /// accessible from CEL), in the same order.
+    pub cel_names: Vec<Option<cel::objects::Key>>,
     /// `items` of an array.
     pub items: Option<Box<Node>>,
     /// `additionalProperties` of a map.
@@ -78,6 +81,13 @@ pub(crate) struct Node {
     pub has_rules: bool,
     /// Whether this node or a descendant has a `default`.
     pub has_defaults: bool,
+}
+
+fn cel_names(properties: &[(String, Node)]) -> Vec<Option<cel::objects::Key>> {
+    properties
+        .iter()
+        .map(|(k, _)| super::rules::escape(k).map(cel::objects::Key::from))
+        .collect()
 }
 
 fn usize_of(s: &Map<String, Value>, k: &str) -> Option<usize> {
@@ -119,6 +129,8 @@ impl Node {
                 properties.push((k.clone(), Node::parse(v, &child(path, k))?));
             }
         }
+        properties.sort_by(|a, b| a.0.cmp(&b.0));
+        let cel_names = cel_names(&properties);
         let items = match s.get("items") {
             Some(i) => Some(Box::new(Node::parse(i, &format!("{path}[*]"))?)),
             None => None,
@@ -167,6 +179,7 @@ impl Node {
             nullable: flag("nullable"),
             preserve_unknown: flag("x-kubernetes-preserve-unknown-fields"),
             properties,
+            cel_names,
             items,
             additional,
             required: s
@@ -197,9 +210,23 @@ impl Node {
         })
     }
 
+    /// The index of property `k` in `properties` and `cel_names`.
+    pub(crate) fn property_index(&self, k: &str) -> Option<usize> {
+        self.properties
+            .binary_search_by(|(p, _)| p.as_str().cmp(k))
+            .ok()
+    }
+
     /// The schema of property `k`.
     pub(crate) fn property(&self, k: &str) -> Option<&Node> {
-        self.properties.iter().find(|(p, _)| p == k).map(|(_, n)| n)
+        self.property_index(k).map(|i| &self.properties[i].1)
+    }
+
+    /// Adds property `k` (not yet present) with schema `node`.
+    pub(crate) fn add_property(&mut self, k: &str, node: Node) {
+        self.properties.push((k.to_string(), node));
+        self.properties.sort_by(|a, b| a.0.cmp(&b.0));
+        self.cel_names = cel_names(&self.properties);
     }
 
     /// The schema of a member `k` of this object or map.
