@@ -116,6 +116,16 @@ fn text_output_prints_the_scope_and_the_counterexample() {
     assert!(out.contains("accepted by the trace validator"), "{out}");
 }
 
+/// A demo scope file body: these specs, no edits, no deletes, no faults.
+fn demo_scope(specs: &[&str]) -> String {
+    let specs: String = specs.iter().map(|s| format!("  - {s}\n")).collect();
+    format!(
+        "namespace: default\nname: demo\nspecs:\n{specs}max_edits: 0\nmax_deletes: 0\n\
+         faults: {{crash: false, drop: false, other_deletes: 0, pod_losses: 0}}\n\
+         max_stale_requests: 1\n"
+    )
+}
+
 fn scope_file(name: &str, body: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("anvil-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -181,16 +191,7 @@ fn bad_scope_flags_and_files_are_usage_errors() {
 fn a_scope_spec_rejected_by_the_crd_is_a_configuration_error() {
     let file = scope_file(
         "rejected.yaml",
-        r#"
-namespace: default
-name: demo
-specs:
-  - {replicas: -1, image: nginx, message: hello}
-max_edits: 0
-max_deletes: 0
-faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
-max_stale_requests: 1
-"#,
+        &demo_scope(&["{replicas: -1, image: nginx, message: hello}"]),
     );
     let (code, out, _) = anvil(&[
         "verify",
@@ -213,16 +214,7 @@ max_stale_requests: 1
 fn a_scope_file_is_checked_with_coverage() {
     let file = scope_file(
         "small.yaml",
-        r#"
-namespace: default
-name: demo
-specs:
-  - {replicas: 1, image: nginx, message: hello}
-max_edits: 0
-max_deletes: 0
-faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
-max_stale_requests: 1
-"#,
+        &demo_scope(&["{replicas: 1, image: nginx, message: hello}"]),
     );
     let (code, out, err) = anvil(&[
         "verify",
@@ -246,17 +238,10 @@ max_stale_requests: 1
 fn an_unreached_spec_makes_esr_vacuous() {
     let file = scope_file(
         "unreached.yaml",
-        r#"
-namespace: default
-name: demo
-specs:
-  - {replicas: 1, image: nginx, message: hello}
-  - {replicas: 2, image: nginx, message: bye}
-max_edits: 0
-max_deletes: 0
-faults: {crash: false, drop: false, other_deletes: 0, pod_losses: 0}
-max_stale_requests: 1
-"#,
+        &demo_scope(&[
+            "{replicas: 1, image: nginx, message: hello}",
+            "{replicas: 2, image: nginx, message: bye}",
+        ]),
     );
     let (code, out, _) = anvil(&[
         "verify",
