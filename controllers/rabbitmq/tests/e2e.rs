@@ -204,7 +204,7 @@ async fn boot_real_node(client: &kube::Client, c: &Children) -> String {
         let (bad, _) =
             management_get(node.management_port, "/api/whoami", &username, "wrong").unwrap();
         assert_eq!(bad, 401, "a wrong password is refused");
-        node.log()
+        node.log_once_it_contains("Server startup complete", Duration::from_secs(60))
     })
     .await
     .unwrap()

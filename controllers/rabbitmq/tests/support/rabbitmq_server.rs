@@ -258,6 +258,20 @@ impl RabbitmqNode {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("node.log")).unwrap_or_default()
     }
+
+    /// The node's log once it contains `needle`, or as it is after `timeout`. The node
+    /// serves AMQP and HTTP while it still starts its last plugins, so a line written at
+    /// the end of the boot can follow the first successful request.
+    pub fn log_once_it_contains(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let log = self.log();
+            if log.contains(needle) || Instant::now() >= deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for RabbitmqNode {
