@@ -15,6 +15,7 @@ if [[ -x scripts/provision-zookeeper.sh ]]; then
   scripts/provision-zookeeper.sh >&2
 fi
 [[ -x scripts/provision-rabbitmq.sh ]] && { echo "==> RabbitMQ server" >&2; scripts/provision-rabbitmq.sh >&2; }
+[[ -x scripts/provision-chromium.sh ]] && { echo "==> headless Chromium (browser test of anvil verify --html)" >&2; scripts/provision-chromium.sh >&2; }
 
 echo "==> cargo fmt --check" >&2
 cargo fmt --all -- --check

@@ -17,6 +17,10 @@
 //!   the garbage collector removes them).
 //! * [`NoDoneOnFailure`] (`demo-no-done-on-failure`): when a write fails, waits forever
 //!   instead of ending the reconcile with an error (so it is never retried).
+//! * [`SharedConfig`] (`demo-shared-config`): names its ConfigMap `demo-config` whatever the
+//!   `DemoApp` is called. Correct for one `DemoApp` (the name happens to be `demo`), but two
+//!   `DemoApp`s in one namespace fight over one ConfigMap: only a check with two custom
+//!   resources (`--crs 2`) sees it.
 
 use crate::reconciler::{CONFIG_MAP, STATEFUL_SET, STATUS, STEPS};
 use crate::resource::DemoApp;
@@ -195,6 +199,35 @@ impl GivesUpOn for OnWriteFailure {
 /// Variant (d): a failed write leaves the reconcile waiting forever.
 pub type NoDoneOnFailure = GivesUp<OnWriteFailure>;
 
+// ---------------------------------------------------------------- (e) shared config
+
+/// BUG of variant (e): one ConfigMap name for every `DemoApp`.
+fn shared_config_map_name(_: &DemoApp) -> String {
+    "demo-config".into()
+}
+
+const SHARED_STEPS: &[Step<DemoApp, NoExternal, NoExternal>] = &[
+    Step::Object(ManagedObject {
+        name: shared_config_map_name,
+        ..CONFIG_MAP
+    }),
+    Step::Object(STATEFUL_SET),
+    Step::Status(STATUS),
+];
+
+/// Variant (e): the ConfigMap's name does not depend on the custom resource.
+pub struct SharedConfig;
+
+impl ChainReconciler for SharedConfig {
+    type R = DemoApp;
+    type ExternalRequest = NoExternal;
+    type ExternalResponse = NoExternal;
+
+    fn steps() -> &'static [Step<DemoApp, NoExternal, NoExternal>] {
+        SHARED_STEPS
+    }
+}
+
 // ---------------------------------------------------------------- scopes and entry points
 
 use crate::verify::{default_scope, verify_reconciler};
@@ -237,6 +270,18 @@ pub fn no_done_scope() -> Scope {
     let mut s = no_faults(default_scope());
     s.faults.drop = true;
     s
+}
+
+/// Scope of `demo-shared-config`: two `DemoApp`s, no faults.
+pub fn shared_config_scope() -> Scope {
+    let mut s = no_faults(default_scope());
+    s.crs = 2;
+    s
+}
+
+/// `anvil verify demo-shared-config`.
+pub fn verify_shared_config(opts: &CheckOptions) -> Report {
+    verify_reconciler::<SharedConfig>("demo-shared-config", shared_config_scope(), opts)
 }
 
 /// `anvil verify demo-stale-update`.
@@ -295,6 +340,7 @@ mod tests {
             (verify_already_exists_fatal(&o), "esr"),
             (verify_adopt_orphan(&o), "no_foreign_writes"),
             (verify_no_done_on_failure(&o), "esr"),
+            (verify_shared_config(&o), "esr:demo-2"),
         ] {
             show(&r);
             let p = r.result(prop).unwrap();
@@ -303,5 +349,40 @@ mod tests {
             }
         }
         assert!(failures.is_empty(), "not caught: {failures:?}");
+    }
+
+    /// The shared-name bug is invisible with one custom resource.
+    #[test]
+    fn shared_config_holds_with_one_custom_resource() {
+        let mut s = shared_config_scope();
+        s.crs = 1;
+        let r =
+            verify_reconciler::<SharedConfig>("demo-shared-config", s, &CheckOptions::default());
+        show(&r);
+        assert!(r.holds());
+    }
+
+    /// The correct controller holds with two custom resources (288,417 states: release
+    /// builds only, like the other large checks).
+    #[test]
+    #[cfg_attr(debug_assertions, ignore = "288,417 states: run with --release")]
+    fn demo_holds_with_two_custom_resources() {
+        let r = verify_reconciler::<crate::DemoController>(
+            "demo",
+            shared_config_scope(),
+            &CheckOptions::default(),
+        );
+        show(&r);
+        assert!(r.holds());
+        assert_eq!(
+            r.results
+                .iter()
+                .filter(|p| anvil_cluster_model::esr::is_esr(&p.property))
+                .count(),
+            2
+        );
+        let cov = r.coverage.as_ref().unwrap();
+        assert_eq!(cov.specs.len(), 2);
+        assert_eq!(cov.specs[1].cr, "demo-2");
     }
 }

@@ -28,6 +28,7 @@ pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
         name: "demo".into(),
+        crs: 1,
         specs: vec![
             json!({"replicas": 1, "image": "nginx", "message": "hello"}),
             json!({"replicas": 2, "image": "nginx", "message": "bye"}),

@@ -4,7 +4,7 @@
 use crate::random::OsRandom;
 use crate::reconciler::RabbitmqController;
 use crate::resource::RabbitmqCluster;
-use anvil_shim::{ShimConfig, ShimError};
+use anvil_shim::{Permission, ShimConfig, ShimError};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -12,9 +12,14 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 /// The CRD's name, `<plural>.<group>` (what `anvil_shim::check_cluster` looks for).
 pub const CRD_NAME: &str = "rabbitmqclusters.rabbitmq.anvil.dev";
 
-/// The shim configuration of the controller: it watches its CR and the kinds it owns.
+/// The shim configuration of the controller: it watches its CR and the kinds it owns, and
+/// declares the permissions its requests need (`anvil manifests rabbitmq` grants them;
+/// `crates/anvil/tests/permissions.rs` checks them against every request of the model's
+/// verification scope). Creating the server's Role needs what that Role grants
+/// ([`crate::reconciler::role_rules`]: Endpoints `get`, core Events `create`).
 pub fn shim_config() -> ShimConfig {
     anvil_shim::register_resource::<RabbitmqCluster>();
+    let write = &["get", "create", "update"];
     ShimConfig::new("rabbitmq")
         .owns::<Service>()
         .owns::<Secret>()
@@ -23,6 +28,17 @@ pub fn shim_config() -> ShimConfig {
         .owns::<Role>()
         .owns::<RoleBinding>()
         .owns::<StatefulSet>()
+        .may::<Service>(write)
+        .may::<Secret>(write)
+        .may::<ConfigMap>(write)
+        .may::<ServiceAccount>(write)
+        .may::<Role>(write)
+        .may::<RoleBinding>(write)
+        .may::<StatefulSet>(write)
+        .may::<RabbitmqCluster>(&["get"])
+        .may_status::<RabbitmqCluster>(&["update"])
+        .may_permission(Permission::new("", "endpoints", "get"))
+        .may_permission(Permission::new("", "events", "create"))
 }
 
 /// Runs the controller until shutdown (or an injected crash), with the operating system's

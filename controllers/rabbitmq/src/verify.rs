@@ -155,12 +155,10 @@ where
         ),
     ];
     let replicas: StepInvariant<R, RandomModel> = Arc::new(move |s, t| {
-        Arc::ptr_eq(&s.etcd.objects, &t.etcd.objects)
-            || replicas_never_decrease(&sts, &s.etcd, &t.etcd)
+        s.etcd.objects.shares(&t.etcd.objects) || replicas_never_decrease(&sts, &s.etcd, &t.etcd)
     });
     let rotated: StepInvariant<R, RandomModel> = Arc::new(move |s, t| {
-        Arc::ptr_eq(&s.etcd.objects, &t.etcd.objects)
-            || secrets_unchanged(&secrets, &s.etcd, &t.etcd)
+        s.etcd.objects.shares(&t.etcd.objects) || secrets_unchanged(&secrets, &s.etcd, &t.etcd)
     });
     vec![
         (REPLICAS_NEVER_DECREASE.to_string(), replicas),

@@ -19,13 +19,20 @@ impl ExternalShim<ZkRequest, ZkResponse> for ZkClient {
 }
 
 /// The shim configuration of the controller: it watches its CR and the kinds it owns
-/// (Services, ConfigMaps, StatefulSets).
+/// (Services, ConfigMaps, StatefulSets), and declares the permissions its requests need
+/// (`anvil manifests zookeeper` grants them; `crates/anvil/tests/permissions.rs` checks them
+/// against every request of the model's verification scope).
 pub fn shim_config() -> ShimConfig {
     anvil_shim::register_resource::<ZookeeperCluster>();
     ShimConfig::new("zookeeper")
         .owns::<Service>()
         .owns::<ConfigMap>()
         .owns::<StatefulSet>()
+        .may::<Service>(&["get", "create", "update"])
+        .may::<ConfigMap>(&["get", "create", "update"])
+        .may::<StatefulSet>(&["get", "create", "update"])
+        .may::<ZookeeperCluster>(&["get"])
+        .may_status::<ZookeeperCluster>(&["update"])
 }
 
 /// Runs the controller until shutdown (or an injected crash). `zk_address`: `None` sends

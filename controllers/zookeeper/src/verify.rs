@@ -89,6 +89,7 @@ pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
         name: "zk".into(),
+        crs: 1,
         specs: default_specs(),
         max_edits: 1,
         max_deletes: 0,
@@ -110,6 +111,7 @@ pub fn recreate_scope() -> Scope {
     Scope {
         namespace: "default".into(),
         name: "zk".into(),
+        crs: 1,
         specs: vec![json!({"replicas": 3})],
         max_edits: 0,
         max_deletes: 1,

@@ -1,8 +1,10 @@
 //! The `anvil` command as a library: the controller [`registry`], `verify`, and the CLI
-//! definition ([`Cli`]). Other subcommands (`run`, `crd`) plug into [`Command`] and
+//! definition ([`Cli`]). Other subcommands (`run`, `crd`, `manifests`) plug into [`Command`] and
 //! [`dispatch`].
 
+pub mod manifests;
 pub mod registry;
+pub mod report;
 pub mod run;
 pub mod verify;
 
@@ -28,6 +30,9 @@ pub enum Command {
     Run(run::RunArgs),
     /// Print a controller's CustomResourceDefinition as YAML.
     Crd(run::CrdArgs),
+    /// Print everything needed to deploy a controller: CRD, ServiceAccount, least-privilege
+    /// RBAC, binding and Deployment, as YAML for `kubectl apply -f -`.
+    Manifests(manifests::ManifestsArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -42,5 +47,6 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Verify(args) => verify::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Crd(args) => run::crd(&args),
+        Command::Manifests(args) => manifests::run(&args),
     }
 }

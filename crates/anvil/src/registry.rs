@@ -112,6 +112,19 @@ pub fn controllers() -> Vec<Controller> {
             crd: Some(demo_crd),
         },
         Controller {
+            name: "demo-shared-config",
+            description: "broken demo: one ConfigMap name for every DemoApp (caught with two custom resources)",
+            scope: broken::shared_config_scope,
+            check: |s, o| {
+                anvil_demo::verify::verify_reconciler::<broken::SharedConfig>(
+                    "demo-shared-config",
+                    s,
+                    o,
+                )
+            },
+            crd: Some(demo_crd),
+        },
+        Controller {
             name: "zookeeper",
             description: "ZookeeperCluster: Services, ConfigMap, cluster-size znode (ZooKeeper API), StatefulSet, status",
             scope: anvil_zookeeper::verify::default_scope,

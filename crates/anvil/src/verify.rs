@@ -67,7 +67,8 @@ pub struct VerifyArgs {
     /// At most this many stale requests (of crashed incarnations) in flight.
     #[arg(long)]
     pub stale: Option<usize>,
-    /// Custom resources checked together (only 1 is supported so far).
+    /// Custom resources checked together: same kind and namespace, names `<name>`,
+    /// `<name>-2`, ..., each with the scope's specs and its own edits and deletions.
     #[arg(long)]
     pub crs: Option<u8>,
     /// At most this many deletions, and this many updates, of managed objects by other
@@ -92,6 +93,15 @@ pub struct VerifyArgs {
     /// Applied-then-failed requests: executed, but the controller gets an error.
     #[arg(long)]
     pub lost_responses: bool,
+    /// Explore every interleaving, without the verdict-preserving reductions (fault classes
+    /// switched off in a fixed order, reads of a crashed controller dropped): slower, for
+    /// cross-checking them.
+    #[arg(long)]
+    pub no_reductions: bool,
+    /// Also write the report as one self-contained HTML page (results, coverage, scope, and
+    /// each counterexample as a sequence diagram) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<std::path::PathBuf>,
 }
 
 /// The effective scope: the scope file or the controller's default, adjusted by the flags.
@@ -108,12 +118,11 @@ pub fn effective_scope(
         }
         None => default,
     };
-    if let Some(n) = args.crs
-        && n != 1
-    {
-        return Err(format!(
-            "--crs {n}: several custom resources in one check are not supported yet (only 1)"
-        ));
+    if let Some(n) = args.crs {
+        if n == 0 {
+            return Err("--crs 0: at least one custom resource is needed".into());
+        }
+        s.crs = n;
     }
     if let Some(n) = args.edits {
         s.max_edits = n;
@@ -339,6 +348,7 @@ pub fn run(args: &VerifyArgs) -> i32 {
         threads: args.threads,
         progress: None,
         stop_at_first_violation: args.stop_at_first_violation,
+        no_reductions: args.no_reductions,
     };
     if let Some(pb) = bar.clone() {
         opts.progress = Some(Arc::new(move |p: &anvil_cluster_model::esr::Progress| {
@@ -368,6 +378,12 @@ pub fn run(args: &VerifyArgs) -> i32 {
             "{}",
             serde_json::to_string_pretty(&report_json(&report)).expect("report serialises")
         ),
+    }
+    if let Some(path) = &args.html
+        && let Err(e) = crate::report::write_html(path, &report)
+    {
+        eprintln!("error: {e}");
+        return EXIT_USAGE;
     }
     exit_code(&report)
 }

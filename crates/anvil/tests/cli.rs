@@ -173,7 +173,7 @@ fn scope_flags_change_the_effective_scope_printed_in_the_json() {
 
 #[test]
 fn bad_scope_flags_and_files_are_usage_errors() {
-    assert_eq!(anvil(&["verify", "demo", "--crs", "2"]).0, 2);
+    assert_eq!(anvil(&["verify", "demo", "--crs", "0"]).0, 2);
     assert_eq!(anvil(&["verify", "demo", "--no-drop", "--transient"]).0, 2);
     assert_eq!(anvil(&["verify", "demo", "--edits", "many"]).0, 2);
     let (code, _, err) = anvil(&["verify", "demo", "--scope", "/no/such/scope.yaml"]);
@@ -183,6 +183,57 @@ fn bad_scope_flags_and_files_are_usage_errors() {
     let (code, _, err) = anvil(&["verify", "demo", "--scope", garbage.to_str().unwrap()]);
     assert_eq!(code, 2);
     assert!(err.contains("invalid scope file"), "{err}");
+}
+
+/// `--crs 2`: two custom resources in one check, each with its own ESR property and
+/// coverage; the shared-name bug that one custom resource cannot show is caught. (The correct
+/// demo with two custom resources explores 288,417 states: `anvil-demo`'s release-build test
+/// `demo_holds_with_two_custom_resources` checks that it holds.)
+#[test]
+fn two_custom_resources_are_checked_together() {
+    let file = scope_file(
+        "one-spec.yaml",
+        &demo_scope(&["{replicas: 1, image: nginx, message: hello}"]),
+    );
+    let run = |crs: &str| {
+        anvil(&[
+            "verify",
+            "demo-shared-config",
+            "--scope",
+            file.to_str().unwrap(),
+            "--crs",
+            crs,
+            "--format",
+            "json",
+            "--no-progress",
+        ])
+    };
+    let (code, out, err) = run("2");
+    assert_eq!(code, 1, "{err}\n{out}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["scope"]["crs"], 2);
+    let verdict = |name: &str| {
+        v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["property"] == name)
+            .map(|r| r["verdict"].as_str().unwrap().to_string())
+    };
+    assert_eq!(verdict("esr").as_deref(), Some("holds"), "{out}");
+    assert_eq!(verdict("esr:demo-2").as_deref(), Some("violated"), "{out}");
+    let crs: Vec<&str> = v["coverage"]["specs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["cr"].as_str().unwrap())
+        .collect();
+    assert_eq!(crs, ["demo", "demo-2"]);
+    let (code, out, err) = run("1");
+    assert_eq!(
+        code, 0,
+        "one custom resource cannot show the bug: {err}\n{out}"
+    );
 }
 
 /// A spec the CRD's rules reject would make ESR hold vacuously: it is a configuration error

@@ -468,6 +468,7 @@ where
         let scope = Scope {
             namespace: namespace.into(),
             name: subject.cr_name.into(),
+            crs: 1,
             specs: subject.specs.clone(),
             max_edits: edits,
             max_deletes: 0,
@@ -505,11 +506,11 @@ where
         for step in steps {
             match *step {
                 Step::Create => {
-                    self.apply(Action::UserCreate);
+                    self.apply(Action::UserCreate(0));
                     self.events.push(Ev::Cr(self.cr()));
                 }
                 Step::Edit(i) => {
-                    self.apply(Action::UserEdit(i));
+                    self.apply(Action::UserEdit(0, i));
                     self.events.push(Ev::Cr(self.cr()));
                 }
                 Step::Reconcile(fault) => self.reconcile(fault),
@@ -1609,7 +1610,7 @@ fn zk_external(client: &kube::Client) -> RealExternal<ZkRequest, ZkResponse> {
             let mut view = Etcd::new();
             if let KubeResponse::Get(Ok(o)) = execute(&client, &KubeRequest::Get(svc.clone())).await
             {
-                Arc::make_mut(&mut view.objects).insert(svc, o);
+                view.objects.insert(svc, o);
             }
             let mut store = store.lock().unwrap_or_else(|e| e.into_inner());
             ZkModel.handle(&mut store, &req, &view)

@@ -1,11 +1,13 @@
 //! API server + etcd semantics: the stored objects, the global resourceVersion and uid
 //! counters, and the handling of every [`KubeRequest`].
 //!
-//! resourceVersions and uids are *tokens* (`rv-<n>`, `uid-<n>`, see [`crate::tokens`]): the
+//! resourceVersions and uids are *tokens* (decimal resourceVersions, UUID-shaped uids, see
+//! [`crate::tokens`]): the
 //! API server only creates fresh ones and compares them for equality, never computes with
 //! them, which is what makes the canonical renaming of [`crate::tokens`] sound.
 
 use crate::kinds::{KindInfo, KindRegistry};
+use crate::store::ObjectStore;
 use crate::tokens::{Space, token};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, is_controlled_by};
 use anvil_reconciler::{
@@ -14,7 +16,6 @@ use anvil_reconciler::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// The fixed timestamp the model writes into `deletionTimestamp` (only its presence matters).
 pub const DELETION_TIME: &str = "2000-01-01T00:00:00Z";
@@ -24,7 +25,7 @@ pub const DELETION_TIME: &str = "2000-01-01T00:00:00Z";
 pub struct Etcd {
     /// Stored objects, keyed by (kind, namespace, name). Shared between states (copy on
     /// write), since most steps do not change the cluster.
-    pub objects: Arc<BTreeMap<ObjectRef, DynamicObject>>,
+    pub objects: ObjectStore,
     /// The last resourceVersion handed out (`rv-<n>`); bumped once per successful write.
     pub rv: u64,
     /// The last uid handed out (`uid-<n>`).
@@ -275,7 +276,7 @@ impl Etcd {
             p.metadata.uid = Some(uid);
             p.metadata.resource_version = Some(rv);
         });
-        Arc::make_mut(&mut self.objects).insert(key, stored.clone());
+        self.objects.insert(key, stored.clone());
         Ok(stored)
     }
 
@@ -332,12 +333,12 @@ impl Etcd {
         });
         let key = stored.object_ref();
         if stored.metadata().deletion_timestamp.is_some() && finalizers(&stored).is_empty() {
-            Arc::make_mut(&mut self.objects).remove(&key);
+            self.objects.remove(&key);
             // the answer carries the last stored resourceVersion, as the real server's does
             let last = cur.resource_version().map(str::to_string);
             return stored.modify(|p| p.metadata.resource_version = last);
         } else {
-            Arc::make_mut(&mut self.objects).insert(key, stored.clone());
+            self.objects.insert(key, stored.clone());
         }
         stored
     }
@@ -505,7 +506,7 @@ impl Etcd {
             ));
         }
         if finalizers(&cur).is_empty() {
-            Arc::make_mut(&mut self.objects).remove(key);
+            self.objects.remove(key);
             self.rv += 1; // a delete is a write
         } else if cur.metadata().deletion_timestamp.is_none() {
             let new = cur.modify(|p| {

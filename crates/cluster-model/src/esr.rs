@@ -11,7 +11,7 @@ use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 pub use crate::model::matches_etcd;
 use crate::model::{ClusterMachine, MatchesFn, ModelReconciler, StateOf, typed};
-use crate::render::{Trace, render_trace};
+use crate::render::{Trace, render_trace_matching};
 use crate::scope::Scope;
 pub use anvil_checker::Progress;
 use anvil_checker::{Checker, Property, PropertyStatus};
@@ -68,6 +68,9 @@ pub struct CheckOptions {
     /// Stop the search at the first safety violation (the other properties are then
     /// `incomplete`); by default every property gets its own verdict.
     pub stop_at_first_violation: bool,
+    /// Explore without the verdict-preserving reductions
+    /// ([`ClusterMachine::with_reductions`]); for cross-checking them.
+    pub no_reductions: bool,
 }
 
 /// The result of one property.
@@ -112,6 +115,8 @@ pub struct PropertyReport {
 /// every reachable state).
 #[derive(Clone, Debug, Serialize)]
 pub struct SpecCoverage {
+    /// The custom resource's name.
+    pub cr: String,
     /// The spec.
     pub spec: serde_json::Value,
     /// Some reachable state has the CR alive with this spec (the ESR premise true).
@@ -123,7 +128,7 @@ pub struct SpecCoverage {
 /// What the search reached (part of every result).
 #[derive(Clone, Debug, Serialize)]
 pub struct Coverage {
-    /// One entry per spec of the scope, in order.
+    /// One entry per custom resource and spec of the scope, in order.
     pub specs: Vec<SpecCoverage>,
     /// Whether the coverage was measured on a complete search.
     pub complete: bool,
@@ -132,17 +137,34 @@ pub struct Coverage {
 impl Coverage {
     /// Specs whose ESR premise or desired state was never reached.
     pub fn gaps(&self) -> Vec<String> {
+        self.gaps_where(|_| true)
+    }
+
+    /// As [`Coverage::gaps`], for the custom resource named `cr` only.
+    pub fn gaps_of(&self, cr: &str) -> Vec<String> {
+        self.gaps_where(|c| c.cr == cr)
+    }
+
+    fn gaps_where(&self, keep: impl Fn(&SpecCoverage) -> bool) -> Vec<String> {
+        let crs: std::collections::BTreeSet<&str> =
+            self.specs.iter().map(|c| c.cr.as_str()).collect();
+        let per_cr = self.specs.len() / crs.len().max(1);
         self.specs
             .iter()
             .enumerate()
-            .filter(|(_, c)| !c.premise_reached || !c.desired_state_reached)
+            .filter(|(_, c)| keep(c) && (!c.premise_reached || !c.desired_state_reached))
             .map(|(i, c)| {
                 let what = if !c.premise_reached {
                     "never alive with this spec"
                 } else {
                     "the desired state was never reached"
                 };
-                format!("spec #{i} {}: {what}", c.spec)
+                let which = if crs.len() > 1 {
+                    format!("{}: ", c.cr)
+                } else {
+                    String::new()
+                };
+                format!("{which}spec #{} {}: {what}", i % per_cr.max(1), c.spec)
             })
             .collect()
     }
@@ -158,6 +180,10 @@ pub const ASSUMPTIONS: &[&str] = &[
     "fairness: the API server, the controller runtime, the garbage collector and built-in controllers are weakly fair; faults and the environment are not, and every fault class is eventually switched off",
     "requeue timing is abstracted: a finished reconcile may be followed by the next at any time",
 ];
+
+/// The reductions in force unless `--no-reductions` (printed with the assumptions; they
+/// preserve every verdict, see [`crate::model::first_fault_on`]).
+pub const REDUCTIONS: &str = "reductions (verdict-preserving): fault classes are switched off in a fixed order, a fault whose budget is spent is off, reads in flight of a crashed controller are dropped with it, and a stale request fails in one way only (nobody reads its answer)";
 
 /// The result of `verify`.
 #[derive(Clone, Debug, Serialize)]
@@ -202,8 +228,22 @@ impl Report {
     }
 }
 
-/// Name of the ESR property.
+/// Name of the ESR property (of the first custom resource; see [`esr_name`]).
 pub const ESR: &str = "esr";
+
+/// Name of the ESR property of custom resource `c` of `scope`: `esr` for the first, `esr:<name>`
+/// for the others.
+pub fn esr_name(scope: &Scope, c: usize) -> String {
+    match c {
+        0 => ESR.to_string(),
+        c => format!("{ESR}:{}", scope.cr_names()[c]),
+    }
+}
+
+/// True for the name of an ESR property ([`esr_name`]).
+pub fn is_esr(name: &str) -> bool {
+    name == ESR || name.starts_with("esr:")
+}
 /// Name of the no-foreign-writes invariant.
 pub const NO_FOREIGN_WRITES: &str = "no_foreign_writes";
 /// Name of the no-lost-updates invariant.
@@ -259,34 +299,40 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
-    let key = m.cr_key();
-    let k1 = key.clone();
-    let desired = move |s: &StateOf<R, X>| {
-        s.etcd
-            .objects
-            .get(&k1)
-            .is_some_and(|o| o.metadata().deletion_timestamp.is_none())
-    };
-    let matches = spec.matches.clone();
-    let current = move |s: &StateOf<R, X>| {
-        let Some(o) = s.etcd.objects.get(&key) else {
-            return false;
+    let mut props = Vec::new();
+    for (c, key) in m.cr_keys().into_iter().enumerate() {
+        let k1 = key.clone();
+        let desired = move |s: &StateOf<R, X>| {
+            s.etcd
+                .objects
+                .get(&k1)
+                .is_some_and(|o| o.metadata().deletion_timestamp.is_none())
         };
-        // (The identity of `matches` is part of the tag: two specs checked in one thread
-        // never share entries.)
-        let tag = std::any::TypeId::of::<(R, X)>();
-        crate::model::memo::memo_pred(
-            tag,
-            (
-                Arc::as_ptr(&matches) as *const () as usize,
-                o.clone(),
-                s.etcd.clone(),
-                s.external.clone(),
-            ),
-            |(_, o, etcd, ext)| typed::<R::R>(o).is_some_and(|cr| matches(&cr, etcd, ext)),
-        )
-    };
-    let mut props = vec![Property::stable_leads_to_always(ESR, desired, current)];
+        let matches = spec.matches.clone();
+        let current = move |s: &StateOf<R, X>| {
+            let Some(o) = s.etcd.objects.get(&key) else {
+                return false;
+            };
+            // (The identity of `matches` is part of the tag: two specs checked in one thread
+            // never share entries.)
+            let tag = std::any::TypeId::of::<(R, X)>();
+            crate::model::memo::memo_pred(
+                tag,
+                (
+                    Arc::as_ptr(&matches) as *const () as usize,
+                    o.clone(),
+                    s.etcd.clone(),
+                    s.external.clone(),
+                ),
+                |(_, o, etcd, ext)| typed::<R::R>(o).is_some_and(|cr| matches(&cr, etcd, ext)),
+            )
+        };
+        props.push(Property::stable_leads_to_always(
+            esr_name(&m.scope, c),
+            desired,
+            current,
+        ));
+    }
     let cr_kind = m.cr_kind().clone();
     let bound = m.scope.max_objects_per_kind;
     {
@@ -337,26 +383,32 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
-    let key = m.cr_key();
+    let keys = m.cr_keys();
+    let specs = m.scope.specs.len();
     let matches = spec.matches.clone();
     Property::always(COVERAGE, move |s: &StateOf<R, X>| {
-        let Some(o) = s
-            .etcd
-            .objects
-            .get(&key)
-            .filter(|o| o.metadata().deletion_timestamp.is_none())
-        else {
-            return true;
-        };
-        let i = s.env.spec;
-        if let Some(p) = probe.premise.get(i) {
-            p.store(true, Ordering::Relaxed);
-        }
-        if let Some(flag) = probe.matched.get(i)
-            && !flag.load(Ordering::Relaxed)
-            && typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external))
-        {
-            flag.store(true, Ordering::Relaxed);
+        for (c, key) in keys.iter().enumerate() {
+            let Some(o) = s
+                .etcd
+                .objects
+                .get(key)
+                .filter(|o| o.metadata().deletion_timestamp.is_none())
+            else {
+                continue;
+            };
+            let Some(env) = s.env.crs.get(c) else {
+                continue;
+            };
+            let i = c * specs + env.spec;
+            if let Some(p) = probe.premise.get(i) {
+                p.store(true, Ordering::Relaxed);
+            }
+            if let Some(flag) = probe.matched.get(i)
+                && !flag.load(Ordering::Relaxed)
+                && typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external))
+            {
+                flag.store(true, Ordering::Relaxed);
+            }
         }
         true
     })
@@ -370,8 +422,12 @@ where
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
 {
     let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
-        .with_read_tracking(spec.no_lost_updates);
-    let assumptions = ASSUMPTIONS.iter().map(|a| a.to_string()).collect();
+        .with_read_tracking(spec.no_lost_updates)
+        .with_reductions(!opts.no_reductions);
+    let mut assumptions: Vec<String> = ASSUMPTIONS.iter().map(|a| a.to_string()).collect();
+    if m.reductions() {
+        assumptions.push(REDUCTIONS.to_string());
+    }
     if let Err(e) = check_scope(&m) {
         return Report {
             controller: spec.name,
@@ -384,9 +440,10 @@ where
         };
     }
     let props = properties(&m, &spec);
+    let cells = m.cr_count() * scope.specs.len();
     let probe = Arc::new(CoverageProbe {
-        premise: scope.specs.iter().map(|_| AtomicBool::new(false)).collect(),
-        matched: scope.specs.iter().map(|_| AtomicBool::new(false)).collect(),
+        premise: (0..cells).map(|_| AtomicBool::new(false)).collect(),
+        matched: (0..cells).map(|_| AtomicBool::new(false)).collect(),
     });
     let mut all = props.clone();
     all.push(coverage_property(&m, &spec, probe.clone()));
@@ -411,10 +468,12 @@ where
     };
     let coverage = Coverage {
         specs: scope
-            .specs
-            .iter()
+            .cr_names()
+            .into_iter()
+            .flat_map(|cr| scope.specs.iter().map(move |s| (cr.clone(), s)))
             .enumerate()
-            .map(|(i, s)| SpecCoverage {
+            .map(|(i, (cr, s))| SpecCoverage {
+                cr,
                 spec: s.clone(),
                 premise_reached: probe.premise[i].load(Ordering::Relaxed),
                 desired_state_reached: probe.matched[i].load(Ordering::Relaxed),
@@ -422,7 +481,7 @@ where
             .collect(),
         complete: r.complete,
     };
-    let gaps = coverage.gaps();
+    let names = scope.cr_names();
     let bound_hit = r
         .properties
         .iter()
@@ -448,7 +507,11 @@ where
                 ));
             }
             let cx = if verdict == "violated" { cx } else { None };
-            if name == ESR && verdict == "holds" && !gaps.is_empty() {
+            // an ESR property is vacuous when its own CR's coverage has gaps
+            let gaps = (0..names.len())
+                .find(|c| esr_name(&scope, *c) == *name)
+                .map_or_else(Vec::new, |c| coverage.gaps_of(&names[c]));
+            if verdict == "holds" && !gaps.is_empty() {
                 verdict = "vacuous";
                 why = Some(format!("coverage gaps: {}", gaps.join("; ")));
             }
@@ -471,7 +534,10 @@ where
                         })
                     })
                 }),
-                counterexample: cx.map(|cx| render_trace(&m, cx)),
+                counterexample: cx.map(|cx| {
+                    let cr = (0..names.len()).find(|c| esr_name(&scope, *c) == *name);
+                    render_trace_matching(&m, cx, &spec.matches, cr)
+                }),
                 counterexample_validated: validation.as_ref().map(|v| v.is_ok()),
                 validation_error: validation.and_then(|v| v.err()),
             }

@@ -22,6 +22,7 @@ pub mod kinds;
 pub mod model;
 pub mod render;
 pub mod scope;
+pub mod store;
 pub mod tokens;
 
 pub use api::Etcd;

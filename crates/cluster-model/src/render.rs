@@ -2,7 +2,7 @@
 //! objects changed (a compact diff), and where a lasso's cycle starts.
 
 use crate::external::ExternalModel;
-use crate::model::{Action, ClusterMachine, ModelReconciler, Pending, StateOf, typed};
+use crate::model::{Action, ClusterMachine, MatchesFn, ModelReconciler, Pending, StateOf, typed};
 use anvil_checker::{Counterexample, Machine, Step};
 use anvil_objects::DynamicObject;
 use anvil_reconciler::{KubeRequest, KubeResponse, Request, Response};
@@ -32,6 +32,105 @@ pub struct TraceStep {
     pub changes: Vec<String>,
     /// `desired_state_is`: the CR exists and is not being deleted.
     pub cr_exists: bool,
+    /// The lane of `actor` in a sequence diagram (one of [`LANES`]); none for `-`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lane: Option<String>,
+    /// The arrows of this step in a sequence diagram: the request sent, the response
+    /// delivered, the fault's effect.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub messages: Vec<TraceMessage>,
+    /// The structured form of `changes`: per object, field by field.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub diffs: Vec<ObjectDiff>,
+    /// `current_state_matches(cr)` after this step (the cluster is in the desired state),
+    /// when the trace was rendered with the controller's predicate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matches: Option<bool>,
+}
+
+/// The lanes of a sequence diagram, in display order: `user`, `controller`, `api-server`,
+/// `external-system`, `garbage-collector`, `built-in-controllers`, `fault`, `other-writer`.
+pub const LANES: &[&str] = &[
+    "user",
+    "controller",
+    "api-server",
+    "external-system",
+    "garbage-collector",
+    "built-in-controllers",
+    "fault",
+    "other-writer",
+];
+
+/// The lane of an actor (`None` for `-`, the initial state and stuttering).
+pub fn lane_of(actor: &str) -> Option<&'static str> {
+    Some(match actor {
+        "user" => "user",
+        "controller" | "controller-runtime" => "controller",
+        "api-server" => "api-server",
+        "external-system" => "external-system",
+        "garbage-collector" => "garbage-collector",
+        "statefulset-controller" | "daemonset-controller" => "built-in-controllers",
+        "fault" => "fault",
+        "other-writer" => "other-writer",
+        _ => return None,
+    })
+}
+
+/// One arrow of a sequence diagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TraceMessage {
+    /// The sender's lane (one of [`LANES`]).
+    pub from: String,
+    /// The receiver's lane (one of [`LANES`]).
+    pub to: String,
+    /// `request` (a request sent, or a write done at once), `response` (a response
+    /// delivered) or `signal` (a crash, a lost pod).
+    pub kind: String,
+    /// What it carries.
+    pub label: String,
+    /// The receiver ignores it (the response to a request of a crashed incarnation).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ignored: bool,
+}
+
+impl TraceMessage {
+    fn new(from: &str, to: &str, kind: &str, label: String) -> Self {
+        TraceMessage {
+            from: from.into(),
+            to: to.into(),
+            kind: kind.into(),
+            label,
+            ignored: false,
+        }
+    }
+}
+
+/// The change of one object in one step.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ObjectDiff {
+    /// `created`, `changed` or `deleted`.
+    pub op: String,
+    /// The object, `Kind/namespace/name`.
+    pub object: String,
+    /// Its resourceVersion after the step (before it, for a deleted object).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resource_version: Option<String>,
+    /// The fields (flattened paths such as `spec.replicas` or `metadata.ownerReferences[0].uid`)
+    /// that changed; every field for a created or deleted object.
+    pub fields: Vec<FieldChange>,
+}
+
+/// One changed field.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldChange {
+    /// Flattened path.
+    pub path: String,
+    /// JSON value before the step (none: the field was added).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+    /// JSON value after the step (none: the field was removed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after: Option<String>,
 }
 
 /// A rendered counterexample.
@@ -196,6 +295,99 @@ pub fn diff_objects(
     out
 }
 
+/// Field-by-field diffs between two object maps (the structured form of [`diff_objects`], in
+/// the same order).
+pub fn diff_objects_structured(
+    a: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
+    b: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
+) -> Vec<ObjectDiff> {
+    let fields_of = |o: &DynamicObject| {
+        let mut f = BTreeMap::new();
+        flatten(&o.to_json(), String::new(), &mut f);
+        f
+    };
+    let rv = |o: &DynamicObject| o.resource_version().map(str::to_string);
+    let mut out = Vec::new();
+    for (k, o) in b {
+        match a.get(k) {
+            None => out.push(ObjectDiff {
+                op: "created".into(),
+                object: k.to_string(),
+                resource_version: rv(o),
+                fields: fields_of(o)
+                    .into_iter()
+                    .map(|(path, v)| FieldChange {
+                        path,
+                        before: None,
+                        after: Some(v),
+                    })
+                    .collect(),
+            }),
+            Some(p) if p != o => {
+                let (fa, fb) = (fields_of(p), fields_of(o));
+                let mut fields = Vec::new();
+                for (path, v) in &fb {
+                    match fa.get(path) {
+                        None => fields.push(FieldChange {
+                            path: path.clone(),
+                            before: None,
+                            after: Some(v.clone()),
+                        }),
+                        Some(w) if w != v => fields.push(FieldChange {
+                            path: path.clone(),
+                            before: Some(w.clone()),
+                            after: Some(v.clone()),
+                        }),
+                        _ => {}
+                    }
+                }
+                for (path, w) in &fa {
+                    if !fb.contains_key(path) {
+                        fields.push(FieldChange {
+                            path: path.clone(),
+                            before: Some(w.clone()),
+                            after: None,
+                        });
+                    }
+                }
+                out.push(ObjectDiff {
+                    op: "changed".into(),
+                    object: k.to_string(),
+                    resource_version: rv(o),
+                    fields,
+                });
+            }
+            _ => {}
+        }
+    }
+    for (k, o) in a {
+        if !b.contains_key(k) {
+            out.push(ObjectDiff {
+                op: "deleted".into(),
+                object: k.to_string(),
+                resource_version: rv(o),
+                fields: fields_of(o)
+                    .into_iter()
+                    .map(|(path, v)| FieldChange {
+                        path,
+                        before: Some(v),
+                        after: None,
+                    })
+                    .collect(),
+            });
+        }
+    }
+    out
+}
+
+/// The lane that handles a request.
+fn handler_lane<Q>(r: &Request<Q>) -> &'static str {
+    match r {
+        Request::Kube(_) => "api-server",
+        Request::External(_) => "external-system",
+    }
+}
+
 fn render_step<R, X>(
     m: &ClusterMachine<R, X>,
     index: usize,
@@ -221,15 +413,19 @@ where
             response: None,
             changes: Vec::new(),
             cr_exists,
+            lane: None,
+            messages: Vec::new(),
+            diffs: Vec::new(),
+            matches: None,
         };
     };
     let mut request = None;
     let mut response = None;
+    let mut messages = Vec::new();
     let sent_by = |k: &anvil_objects::ObjectRef| {
         next.network
             .iter()
             .find(|msg| !msg.stale && &msg.from == k && !prev.network.contains(msg))
-            .map(|msg| describe_request(&msg.req))
     };
     let (actor, action) = match a {
         Action::Handle(i) => {
@@ -239,10 +435,11 @@ where
             let resp = m.handle(&mut tmp, msg);
             request = Some(describe_request(&msg.req));
             response = Some(describe_response(&resp));
-            let actor = match msg.req {
-                Request::Kube(_) => "api-server",
-                Request::External(_) => "external-system",
-            };
+            let actor = handler_lane(&msg.req);
+            messages.push(TraceMessage {
+                ignored: msg.stale,
+                ..TraceMessage::new(actor, "controller", "response", describe_response(&resp))
+            });
             let what = if msg.stale {
                 format!(
                     "executes a stale request of a crashed controller (for {}); its response is ignored",
@@ -256,6 +453,15 @@ where
         Action::Drop(i, reason) => {
             let msg = &prev.network[*i];
             request = Some(describe_request(&msg.req));
+            messages.push(TraceMessage {
+                ignored: msg.stale,
+                ..TraceMessage::new(
+                    "fault",
+                    "controller",
+                    "response",
+                    format!("{reason:?} (the request was not executed)"),
+                )
+            });
             (
                 "fault",
                 format!("the request fails without being executed: the sender gets {reason:?}"),
@@ -264,6 +470,24 @@ where
         Action::LoseResponse(i, reason) => {
             let msg = &prev.network[*i];
             request = Some(describe_request(&msg.req));
+            let mut tmp = prev.clone();
+            tmp.network.remove(*i);
+            let lost = m.handle(&mut tmp, msg);
+            messages.push(TraceMessage::new(
+                handler_lane(&msg.req),
+                "fault",
+                "response",
+                format!("{} (lost)", describe_response(&lost)),
+            ));
+            messages.push(TraceMessage {
+                ignored: msg.stale,
+                ..TraceMessage::new(
+                    "fault",
+                    "controller",
+                    "response",
+                    format!("{reason:?} (the request was executed)"),
+                )
+            });
             (
                 "fault",
                 format!(
@@ -276,7 +500,15 @@ where
             if let Some(Pending::Ready(r)) = o.map(|o| &o.pending) {
                 response = Some(describe_response(r));
             }
-            request = sent_by(k);
+            if let Some(msg) = sent_by(k) {
+                request = Some(describe_request(&msg.req));
+                messages.push(TraceMessage::new(
+                    "controller",
+                    handler_lane(&msg.req),
+                    "request",
+                    describe_request(&msg.req),
+                ));
+            }
             let (cr, local, resp) = match o {
                 Some(o) => (
                     o.cr.clone(),
@@ -315,13 +547,21 @@ where
                 format!("{verb} {k}{}", ending.unwrap_or_default()),
             )
         }
-        Action::Crash => (
-            "fault",
-            format!(
-                "the controller crashes and restarts; {} request(s) in flight become stale",
-                prev.network.iter().filter(|m| !m.stale).count()
-            ),
-        ),
+        Action::Crash => {
+            messages.push(TraceMessage::new(
+                "fault",
+                "controller",
+                "signal",
+                "crash and restart".into(),
+            ));
+            (
+                "fault",
+                format!(
+                    "the controller crashes and restarts; {} request(s) in flight become stale",
+                    prev.network.iter().filter(|m| !m.stale).count()
+                ),
+            )
+        }
         Action::Disable(f) => ("fault", format!("{f:?} faults are switched off for good")),
         Action::Gc(k) => (
             "garbage-collector",
@@ -341,9 +581,16 @@ where
             },
             format!("updates the status of {k}"),
         ),
-        Action::UserCreate => ("user", "creates the custom resource".into()),
-        Action::UserEdit(i) => ("user", format!("sets the spec to {}", m.scope.specs[*i])),
-        Action::UserDelete => ("user", "deletes the custom resource".into()),
+        Action::UserCreate(c) => ("user", format!("creates {}", m.cr_key_at(*c))),
+        Action::UserEdit(c, i) => (
+            "user",
+            format!(
+                "sets the spec of {} to {}",
+                m.cr_key_at(*c),
+                m.scope.specs[*i]
+            ),
+        ),
+        Action::UserDelete(c) => ("user", format!("deletes {}", m.cr_key_at(*c))),
         Action::OtherDelete(k) => ("other-writer", format!("deletes {k}")),
         Action::OtherUpdate(k) => (
             "other-writer",
@@ -351,14 +598,66 @@ where
         ),
         Action::PodLoss(k) => ("fault", format!("a pod of {k} is lost")),
     };
+    let changes = diff_objects(&prev.etcd.objects, &next.etcd.objects);
+    let write = |from: &str, label: String| TraceMessage::new(from, "api-server", "request", label);
+    match a {
+        Action::Gc(k) => messages.push(TraceMessage::new(
+            "garbage-collector",
+            "api-server",
+            "request",
+            match prev.etcd.objects.get(k).and_then(|o| o.uid()) {
+                Some(uid) => format!("Delete {k} if uid={uid}"),
+                None => format!("Delete {k}"),
+            },
+        )),
+        Action::GcDelete(k) => messages.push(TraceMessage::new(
+            "api-server",
+            "garbage-collector",
+            "response",
+            if changes.is_empty() {
+                format!("Delete {k}: not executed (precondition failed or object gone)")
+            } else {
+                format!("Delete {k}: ok")
+            },
+        )),
+        Action::Builtin(k) => messages.push(TraceMessage::new(
+            "built-in-controllers",
+            "api-server",
+            "request",
+            format!("UpdateStatus {k}"),
+        )),
+        Action::UserCreate(c) => {
+            messages.push(write("user", format!("Create {}", m.cr_key_at(*c))))
+        }
+        Action::UserEdit(c, i) => messages.push(write(
+            "user",
+            format!("Update {}: spec {}", m.cr_key_at(*c), m.scope.specs[*i]),
+        )),
+        Action::UserDelete(c) => {
+            messages.push(write("user", format!("Delete {}", m.cr_key_at(*c))))
+        }
+        Action::OtherDelete(k) => messages.push(write("other-writer", format!("Delete {k}"))),
+        Action::OtherUpdate(k) => messages.push(write("other-writer", format!("Update {k}"))),
+        Action::PodLoss(k) => messages.push(TraceMessage::new(
+            "fault",
+            "api-server",
+            "signal",
+            format!("a pod of {k} is lost"),
+        )),
+        _ => {}
+    }
     TraceStep {
         step: index,
         actor: actor.into(),
         action,
         request,
         response,
-        changes: diff_objects(&prev.etcd.objects, &next.etcd.objects),
+        changes,
         cr_exists,
+        lane: lane_of(actor).map(str::to_string),
+        messages,
+        diffs: diff_objects_structured(&prev.etcd.objects, &next.etcd.objects),
+        matches: None,
     }
 }
 
@@ -371,12 +670,57 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
+    render_trace_inner(m, cx, None)
+}
+
+/// Renders a counterexample of `m` and records at every step whether the cluster matched
+/// custom resource `cr` in etcd (`matches`: it exists and the controller's
+/// `current_state_matches` holds; the trace of an ESR property passes its CR), or with `cr`
+/// none every custom resource (some exists and the predicate holds for every one that
+/// exists), so that a reader sees where the desired state last held.
+pub fn render_trace_matching<R, X>(
+    m: &ClusterMachine<R, X>,
+    cx: &Counterexample<ClusterMachine<R, X>>,
+    matches: &MatchesFn<R::R, X::State>,
+    cr: Option<usize>,
+) -> Trace
+where
+    R: ModelReconciler,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+{
+    let keys = match cr {
+        Some(i) => vec![m.cr_key_at(i)],
+        None => m.cr_keys(),
+    };
+    let pred = |s: &StateOf<R, X>| {
+        let crs: Vec<_> = keys.iter().filter_map(|k| s.etcd.objects.get(k)).collect();
+        !crs.is_empty()
+            && crs
+                .iter()
+                .all(|o| typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external)))
+    };
+    render_trace_inner(m, cx, Some(&pred))
+}
+
+type StatePred<'a, R, X> = &'a dyn Fn(&StateOf<R, X>) -> bool;
+
+fn render_trace_inner<R, X>(
+    m: &ClusterMachine<R, X>,
+    cx: &Counterexample<ClusterMachine<R, X>>,
+    matches: Option<StatePred<'_, R, X>>,
+) -> Trace
+where
+    R: ModelReconciler,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+{
     let render =
         |steps: &[Step<ClusterMachine<R, X>>], start: usize, first_prev: Option<&StateOf<R, X>>| {
             let mut out = Vec::new();
             let mut prev = first_prev;
             for (i, s) in steps.iter().enumerate() {
-                out.push(render_step(m, start + i, prev, s));
+                let mut st = render_step(m, start + i, prev, s);
+                st.matches = matches.map(|p| p(&s.state));
+                out.push(st);
                 prev = Some(&s.state);
             }
             out

@@ -39,8 +39,14 @@ pub struct Faults {
 pub struct Scope {
     /// Namespace of the custom resource.
     pub namespace: String,
-    /// Name of the custom resource.
+    /// Name of the custom resource (of the first one, when there are several).
     pub name: String,
+    /// Custom resources checked together (same kind and namespace, names
+    /// [`Scope::cr_names`]), each with the same spec list and its own budget of edits and
+    /// deletions: interference between them (child name collisions, list selectors, shared
+    /// external state) is in scope.
+    #[serde(default = "one")]
+    pub crs: u8,
     /// Specs the user may write: the first is the one the CR is created with; each edit
     /// switches to another one of the list.
     pub specs: Vec<Value>,
@@ -61,6 +67,10 @@ pub struct Scope {
     pub max_objects_per_kind: usize,
 }
 
+fn one() -> u8 {
+    1
+}
+
 fn default_object_bound() -> usize {
     DEFAULT_OBJECT_BOUND
 }
@@ -74,6 +84,7 @@ impl Scope {
         Scope {
             namespace: namespace.into(),
             name: name.into(),
+            crs: 1,
             specs: vec![spec],
             max_edits: 0,
             max_deletes: 0,
@@ -81,6 +92,16 @@ impl Scope {
             max_stale_requests: 2,
             max_objects_per_kind: DEFAULT_OBJECT_BOUND,
         }
+    }
+
+    /// The names of the custom resources: `name`, then `name-2`, `name-3`, ...
+    pub fn cr_names(&self) -> Vec<String> {
+        (0..self.crs.max(1))
+            .map(|i| match i {
+                0 => self.name.clone(),
+                i => format!("{}-{}", self.name, i + 1),
+            })
+            .collect()
     }
 
     /// The JSON form.
@@ -92,7 +113,9 @@ impl Scope {
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "scope:")?;
-        writeln!(f, "  custom resource   {}/{}", self.namespace, self.name)?;
+        for n in self.cr_names() {
+            writeln!(f, "  custom resource   {}/{n}", self.namespace)?;
+        }
         for (i, s) in self.specs.iter().enumerate() {
             let what = if i == 0 {
                 "created with"
@@ -101,8 +124,9 @@ impl fmt::Display for Scope {
             };
             writeln!(f, "  {what:<17} {s}")?;
         }
-        writeln!(f, "  spec edits        at most {}", self.max_edits)?;
-        writeln!(f, "  delete+recreate   at most {}", self.max_deletes)?;
+        let each = if self.crs > 1 { " (each CR)" } else { "" };
+        writeln!(f, "  spec edits        at most {}{each}", self.max_edits)?;
+        writeln!(f, "  delete+recreate   at most {}{each}", self.max_deletes)?;
         let mut faults = Vec::new();
         if self.faults.crash {
             faults.push("controller crash/restart".to_string());

@@ -101,7 +101,7 @@ fn check_kind(kind: &str) {
     let mut s = m.init_states().remove(0);
     let stored = s.etcd.create(&m.kinds, &target(kind)).unwrap();
     let key: ObjectRef = stored.object_ref();
-    s = m.next_state(&s, &Action::UserCreate).unwrap();
+    s = m.next_state(&s, &Action::UserCreate(0)).unwrap();
     s = m.next_state(&s, &Action::Start(m.cr_key())).unwrap();
     s = m.next_state(&s, &Action::Handle(0)).unwrap();
     s = m.next_state(&s, &Action::Continue(m.cr_key())).unwrap();

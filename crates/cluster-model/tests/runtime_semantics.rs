@@ -108,7 +108,7 @@ fn r1_a_request_sent_with_done_is_executed_and_its_response_discarded() {
     let m = created::<CreateAndFinish>();
     let key = m.cr_key();
     let s = m
-        .next_state(&m.init_states()[0], &Action::UserCreate)
+        .next_state(&m.init_states()[0], &Action::UserCreate(0))
         .unwrap();
     let s = m.next_state(&s, &Action::Start(key.clone())).unwrap();
     assert_eq!(s.network.len(), 1, "the request is sent, not dropped");
@@ -133,7 +133,7 @@ fn r2_done_is_checked_on_the_initial_state() {
     let m = created::<DoneFromTheStart>();
     let key = m.cr_key();
     let s = m
-        .next_state(&m.init_states()[0], &Action::UserCreate)
+        .next_state(&m.init_states()[0], &Action::UserCreate(0))
         .unwrap();
     let s = m.next_state(&s, &Action::Start(key)).unwrap();
     assert!(s.ongoing.is_empty() && s.network.is_empty());
@@ -161,7 +161,7 @@ fn r3_list_with_an_empty_namespace_lists_every_namespace() {
 fn first_request_state(faults: Faults) -> (M, S) {
     let m = machine(scope(faults, 0, 0));
     let s = m
-        .next_state(&m.init_states()[0], &Action::UserCreate)
+        .next_state(&m.init_states()[0], &Action::UserCreate(0))
         .unwrap();
     let s = m.next_state(&s, &Action::Start(m.cr_key())).unwrap();
     (m, s)
@@ -346,7 +346,7 @@ fn no_foreign_writes_checks_the_stored_objects_controller() {
     let m = machine(scope(Faults::default(), 0, 0));
     let key = m.cr_key();
     let s = m
-        .next_state(&m.init_states()[0], &Action::UserCreate)
+        .next_state(&m.init_states()[0], &Action::UserCreate(0))
         .unwrap();
     let mut s = m.next_state(&s, &Action::Start(key.clone())).unwrap();
     let cr = s.ongoing[&key].cr.clone();

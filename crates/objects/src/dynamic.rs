@@ -1,4 +1,4 @@
-use crate::fingerprint::{StableHasher, stable_hash_json};
+use crate::fingerprint::{HashWriter, StableHasher, stable_hash_json};
 use crate::{Kind, ObjectError, ObjectRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use serde::de::DeserializeOwned;
@@ -219,8 +219,11 @@ fn fingerprint_of(parts: &ObjectParts) -> u64 {
     h.write_u8(0xff);
     h.write(parts.kind.kind().as_bytes());
     h.write_u8(0xff);
-    let meta = serde_json::to_value(&parts.metadata).expect("ObjectMeta always serialises");
-    stable_hash_json(&meta, &mut h);
+    // ObjectMeta serialises deterministically (fields in declaration order, maps sorted), so
+    // its JSON bytes are a canonical encoding; streaming them avoids building a JSON value.
+    serde_json::to_writer(HashWriter(&mut h), &parts.metadata)
+        .expect("ObjectMeta always serialises");
+    h.write_u8(0xff);
     // The body is hashed as a JSON object, so its key order does not matter either.
     let mut keys: Vec<&String> = parts.body.keys().collect();
     keys.sort_unstable();

@@ -56,10 +56,20 @@ pub async fn check_cluster(client: &Client, url: &str, crd_name: &str) -> Result
             url: url.to_string(),
             message: e.to_string(),
         })?;
+    // Discovery first: every authenticated user may read it (the `system:discovery`
+    // ClusterRole), so a controller running under its least-privilege ServiceAccount needs no
+    // permission on CustomResourceDefinitions.
+    if served(client, crd_name).await {
+        return Ok(());
+    }
+    // Not (yet) in discovery: ask for the CRD itself (discovery can lag a new CRD briefly).
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     match crds.get_opt(crd_name).await {
         Ok(Some(_)) => Ok(()),
         Ok(None) => Err(ShimError::CrdMissing {
+            crd: crd_name.to_string(),
+        }),
+        Err(kube::Error::Api(s)) if s.code == 403 => Err(ShimError::CrdMissing {
             crd: crd_name.to_string(),
         }),
         Err(e) => Err(ShimError::Api {
@@ -67,4 +77,24 @@ pub async fn check_cluster(client: &Client, url: &str, crd_name: &str) -> Result
             error: (&e).into(),
         }),
     }
+}
+
+/// Whether API discovery lists the resource `<plural>.<group>`.
+async fn served(client: &Client, crd_name: &str) -> bool {
+    let Some((plural, group)) = crd_name.split_once('.') else {
+        return false;
+    };
+    let Ok(groups) = client.list_api_groups().await else {
+        return false;
+    };
+    for g in groups.groups.iter().filter(|g| g.name == group) {
+        for v in &g.versions {
+            if let Ok(list) = client.list_api_group_resources(&v.group_version).await
+                && list.resources.iter().any(|r| r.name == plural)
+            {
+                return true;
+            }
+        }
+    }
+    false
 }

@@ -1,9 +1,14 @@
+use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anvil_objects::Kind;
 pub use tokio_util::sync::CancellationToken;
 
 use crate::execute::register_resource;
+use crate::leader::LeaderElection;
+use crate::rbac::Permission;
+use crate::telemetry::Health;
 
 /// How [`crate::run`] and [`crate::reconcile_once`] behave. Build it with [`ShimConfig::new`]
 /// and the `with_*` / [`ShimConfig::owns`] methods; it is cheap to clone, so a test can start a
@@ -39,6 +44,14 @@ pub struct ShimConfig {
     /// Maximum number of reconciles running at once, over all objects (0: unbounded). One
     /// object is never reconciled twice at once, whatever this says.
     pub concurrency: u16,
+    /// The permissions the reconciler's requests need (declared with [`ShimConfig::may`]);
+    /// `anvil manifests` grants exactly these plus the runtime's own
+    /// ([`crate::rbac::runtime_permissions`]). Empty: undeclared (no run-time check).
+    pub permissions: BTreeSet<Permission>,
+    /// Readiness reported on `/readyz` ([`crate::serve_http`]): set while the controller runs.
+    pub health: Option<Arc<Health>>,
+    /// Reconcile only while holding this Lease (`None`: always; one replica).
+    pub leader_election: Option<LeaderElection>,
 }
 
 impl ShimConfig {
@@ -56,7 +69,52 @@ impl ShimConfig {
             handle_signals: true,
             shutdown: None,
             concurrency: 0,
+            permissions: BTreeSet::new(),
+            health: None,
+            leader_election: None,
         }
+    }
+
+    /// Runs only while holding a Lease (several replicas, one leader).
+    #[must_use]
+    pub fn with_leader_election(mut self, le: LeaderElection) -> Self {
+        self.leader_election = Some(le);
+        self
+    }
+
+    /// Declares that the reconciler's requests need `verbs` on the typed kind `K` (and
+    /// registers its plural), e.g. `.may::<StatefulSet>(&["get", "create", "update"])`.
+    #[must_use]
+    pub fn may<K: kube::Resource<DynamicType = ()>>(mut self, verbs: &[&str]) -> Self {
+        register_resource::<K>();
+        let kind = Kind::of::<K>();
+        self.permissions
+            .extend(verbs.iter().map(|v| Permission::on(&kind, v)));
+        self
+    }
+
+    /// Declares that the reconciler's requests need `verbs` on the `status` subresource of `K`.
+    #[must_use]
+    pub fn may_status<K: kube::Resource<DynamicType = ()>>(mut self, verbs: &[&str]) -> Self {
+        register_resource::<K>();
+        let kind = Kind::of::<K>();
+        self.permissions
+            .extend(verbs.iter().map(|v| Permission::on_status(&kind, v)));
+        self
+    }
+
+    /// Declares one permission the reconciler's requests need (any group and resource).
+    #[must_use]
+    pub fn may_permission(mut self, permission: Permission) -> Self {
+        self.permissions.insert(permission);
+        self
+    }
+
+    /// Reports readiness to `health` (see [`crate::serve_http`]).
+    #[must_use]
+    pub fn with_health(mut self, health: Arc<Health>) -> Self {
+        self.health = Some(health);
+        self
     }
 
     /// Watches the typed kind `K` as an owned kind (and registers its plural).

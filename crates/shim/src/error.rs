@@ -61,6 +61,13 @@ pub enum ShimError {
         /// The configured number of mutating requests.
         writes: usize,
     },
+    /// Another replica took the leader Lease (or it could not be renewed in time): this
+    /// process stopped reconciling at once.
+    #[error("lost the leader Lease {lease}; stopping")]
+    LostLeadership {
+        /// `namespace/name` of the Lease.
+        lease: String,
+    },
     /// The watch machinery of the controller failed fatally.
     #[error("controller: {0}")]
     Controller(String),

@@ -13,6 +13,8 @@ use kube::api::{
 };
 use tracing::Instrument;
 
+use crate::telemetry;
+
 /// How many times a `GetThen*` request reads and writes before it gives up on repeated
 /// `Conflict`s (the last `Conflict` is then returned).
 pub const GET_THEN_ATTEMPTS: u32 = 5;
@@ -147,13 +149,25 @@ pub async fn execute(client: &Client, req: &KubeRequest) -> KubeResponse {
     async {
         REQUESTS.fetch_add(1, Ordering::Relaxed);
         let resp = execute_inner(client, req).await;
-        match resp.error() {
+        let kind = match req {
+            KubeRequest::List { kind, .. } => kind.clone(),
+            other => other
+                .key()
+                .map(|k| k.kind)
+                .unwrap_or_else(|| Kind::new("", "")),
+        };
+        let outcome = match resp.error() {
             Some(e) => {
                 FAILED.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(reason = ?e.reason, message = %e.message, "request failed");
+                format!("{:?}", e.reason)
             }
-            None => tracing::debug!("request succeeded"),
-        }
+            None => {
+                tracing::debug!("request succeeded");
+                "ok".to_string()
+            }
+        };
+        telemetry::record_request(kind.group(), kind.kind(), req.verb(), &outcome);
         resp
     }
     .instrument(span)
@@ -286,6 +300,7 @@ async fn replace(
 
 fn abort(current: &DynamicObject, owner: &Owner) -> ApiError {
     GET_THEN_ABORTS.fetch_add(1, Ordering::Relaxed);
+    telemetry::record_get_then_abort();
     ApiError::new(
         ErrorReason::TransactionAbort,
         format!(
@@ -301,9 +316,11 @@ fn abort(current: &DynamicObject, owner: &Owner) -> ApiError {
 fn note_conflict(attempt: u32, verb: &str, e: &ApiError) {
     if attempt < GET_THEN_ATTEMPTS {
         GET_THEN_RETRIES.fetch_add(1, Ordering::Relaxed);
+        telemetry::record_get_then_retry();
         tracing::info!(attempt, verb, message = %e.message, "conflict; re-reading and retrying");
     } else {
         GET_THEN_EXHAUSTED.fetch_add(1, Ordering::Relaxed);
+        telemetry::record_get_then_exhausted();
         tracing::warn!(attempt, verb, message = %e.message, "conflict; giving up");
     }
 }

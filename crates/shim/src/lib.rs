@@ -11,6 +11,10 @@
 //! * [`ExternalShim`]: how external requests (e.g. ZooKeeper's API) are executed;
 //!   [`NoExternalShim`] for controllers without an external system.
 //! * [`crd_yaml`], [`connect`], [`check_cluster`]: helpers for the `anvil` command.
+//! * [`rbac`]: the RBAC permissions a controller needs (declared in [`ShimConfig::may`],
+//!   derived for the runtime), for `anvil manifests`.
+//! * [`serve_http`], [`encode_metrics`], [`Health`]: Prometheus metrics and `/metrics`,
+//!   `/healthz`, `/readyz` (the metric names are listed below).
 //!
 //! ```no_run
 //! use anvil_reconciler::{NoExternal, Reconciler};
@@ -105,6 +109,32 @@
 //! `GetThen*` retries are logged (`tracing` info; warn when giving up) and counted in
 //! [`metrics`] (`get_then_conflict_retries`, `get_then_exhausted`, `get_then_aborts`).
 //!
+//! # Forbidden requests
+//!
+//! A request the API server refuses with `Forbidden` (403: a missing RBAC rule) is logged as
+//! an error and recorded as a Warning Event with reason `Forbidden` on the custom resource
+//! (its note names the request and the API server's message); the reconciler gets the error
+//! like any other. A request outside the permissions declared in [`ShimConfig::may`] is also
+//! logged as an error before it is sent.
+//!
+//! # Metrics
+//!
+//! | metric | type | labels |
+//! |---|---|---|
+//! | `anvil_reconciles_total` | counter | `controller`, `outcome` (`done`, `error`, `failed`, `invalid`, `not_found`, `crashed`) |
+//! | `anvil_reconcile_errors_total` | counter | `controller`, `cause` (`error_state`, `shim`) |
+//! | `anvil_reconcile_duration_seconds` | histogram | `controller` |
+//! | `anvil_api_requests_total` | counter | `group`, `kind`, `verb`, `outcome` (`ok` or the error reason) |
+//! | `anvil_get_then_conflict_retries_total`, `anvil_get_then_exhausted_total`, `anvil_get_then_aborts_total` | counter | |
+//! | `anvil_leader` | gauge | `controller` |
+//!
+//! # Leader election
+//!
+//! With [`ShimConfig::with_leader_election`], [`run`] waits until it holds a
+//! `coordination.k8s.io` Lease before it starts the controller, and stops at once with
+//! [`ShimError::LostLeadership`] if the Lease is lost (see [`LeaderElection`]). The
+//! `anvil_leader` gauge says whether this process leads.
+//!
 //! # Crash injection
 //!
 //! With [`ShimConfig::crash_after_writes`] = `Some(n)`, a reconcile that has completed its
@@ -127,7 +157,10 @@ mod config;
 mod error;
 mod execute;
 mod external;
+mod leader;
+pub mod rbac;
 mod runtime;
+mod telemetry;
 
 pub use cli::{Cluster, check_cluster, connect, crd_yaml};
 pub use config::{CancellationToken, ShimConfig};
@@ -137,4 +170,7 @@ pub use execute::{
     register_resource,
 };
 pub use external::{BoxFuture, ExternalShim, FnShim, NoExternalShim};
+pub use leader::LeaderElection;
+pub use rbac::Permission;
 pub use runtime::{Outcome, reconcile_once, run};
+pub use telemetry::{Health, encode_metrics, serve_http};

@@ -18,6 +18,10 @@ use crate::config::ShimConfig;
 use crate::error::ShimError;
 use crate::execute::{api_resource, execute, register_resource};
 use crate::external::ExternalShim;
+use crate::leader;
+use crate::rbac::request_permissions;
+use crate::telemetry;
+use k8s_openapi::api::core::v1::ObjectReference;
 
 /// How one reconcile ended (see [`reconcile_once`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -88,9 +92,27 @@ async fn reconcile_traced<Rc: Reconciler>(
     key: &ObjectRef,
 ) -> Result<Outcome, ShimError> {
     let span = tracing::info_span!("reconcile", object = %key);
-    reconcile_inner::<Rc>(client, config, external, recorder, key)
+    let began = std::time::Instant::now();
+    let result = reconcile_inner::<Rc>(client, config, external, recorder, key)
         .instrument(span)
-        .await
+        .await;
+    let controller = config.controller_name.as_str();
+    let outcome = match &result {
+        Ok(Outcome::NotFound) => "not_found",
+        Ok(Outcome::Invalid(_)) => "invalid",
+        Ok(Outcome::Done { .. }) => "done",
+        Ok(Outcome::Error { .. }) => {
+            telemetry::record_reconcile_error(controller, "error_state");
+            "error"
+        }
+        Ok(Outcome::Crashed { .. }) => "crashed",
+        Err(_) => {
+            telemetry::record_reconcile_error(controller, "shim");
+            "failed"
+        }
+    };
+    telemetry::record_reconcile(controller, outcome, began.elapsed());
+    result
 }
 
 async fn reconcile_inner<Rc: Reconciler>(
@@ -108,6 +130,10 @@ async fn reconcile_inner<Rc: Reconciler>(
             return Ok(Outcome::NotFound);
         }
         KubeResponse::Get(Err(error)) => {
+            if error.reason == ErrorReason::Forbidden {
+                let req = KubeRequest::Get(key.clone());
+                forbidden(recorder, &reference_to_key(key, None), &req, &error.message).await;
+            }
             return Err(ShimError::Api {
                 context: format!("quorum read of {key}"),
                 error,
@@ -160,7 +186,13 @@ async fn reconcile_inner<Rc: Reconciler>(
             None => tracing::trace!(step = steps, "step without request"),
             Some(Request::Kube(req)) => {
                 tracing::debug!(step = steps, verb = req.verb(), "request");
+                check_declared(config, &req);
                 let r = execute(client, &req).await;
+                if let Some(e) = r.error()
+                    && e.reason == ErrorReason::Forbidden
+                {
+                    forbidden(recorder, &reference_to(&stored), &req, &e.message).await;
+                }
                 if req.is_mutating() {
                     writes += 1;
                     if config.crash_after_writes == Some(writes) {
@@ -187,19 +219,76 @@ async fn reconcile_inner<Rc: Reconciler>(
     }
 }
 
-/// Records an invalid custom resource: a Warning Event on it and a tracing warning.
-async fn invalid(recorder: &Recorder, stored: &DynamicObject, msg: &str) {
-    tracing::warn!(message = %msg, "custom resource is invalid; not reconciling it until it changes");
-    let reference = k8s_openapi::api::core::v1::ObjectReference {
-        api_version: Some(stored.kind().api_version().to_string()),
-        kind: Some(stored.kind().kind().to_string()),
-        name: Some(stored.name().to_string()),
-        namespace: (!stored.namespace().is_empty()).then(|| stored.namespace().to_string()),
-        uid: stored.uid().map(str::to_string),
-        resource_version: stored.resource_version().map(str::to_string),
+fn reference_to_key(key: &ObjectRef, uid: Option<&str>) -> ObjectReference {
+    ObjectReference {
+        api_version: Some(key.kind.api_version().to_string()),
+        kind: Some(key.kind.kind().to_string()),
+        name: Some(key.name.clone()),
+        namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
+        uid: uid.map(str::to_string),
+        resource_version: None,
         field_path: None,
-    };
-    let mut note = msg.to_string();
+    }
+}
+
+fn reference_to(stored: &DynamicObject) -> ObjectReference {
+    ObjectReference {
+        resource_version: stored.resource_version().map(str::to_string),
+        ..reference_to_key(&stored.object_ref(), stored.uid())
+    }
+}
+
+/// Logs an error for a request whose permissions the controller's
+/// [`ShimConfig::permissions`] do not declare (so `anvil manifests` does not grant them).
+fn check_declared(config: &ShimConfig, req: &KubeRequest) {
+    if config.permissions.is_empty() {
+        return;
+    }
+    let missing: Vec<String> = request_permissions(req)
+        .into_iter()
+        .filter(|p| !config.permissions.contains(p))
+        .map(|p| p.to_string())
+        .collect();
+    if !missing.is_empty() {
+        tracing::error!(
+            verb = req.verb(),
+            missing = %missing.join(", "),
+            "request needs permissions the controller does not declare (ShimConfig::may); \
+             its generated RBAC rules will not allow it"
+        );
+    }
+}
+
+/// Reports a request the API server refused with `Forbidden`: an error in the log and a
+/// Warning Event (reason `Forbidden`) on the custom resource, so that a missing RBAC rule is
+/// visible with `kubectl describe` instead of a silent stall.
+async fn forbidden(recorder: &Recorder, cr: &ObjectReference, req: &KubeRequest, message: &str) {
+    let target = req
+        .key()
+        .map(|k| k.to_string())
+        .unwrap_or_else(|| match req {
+            KubeRequest::List { kind, .. } => format!("{kind:?}"),
+            _ => String::new(),
+        });
+    tracing::error!(
+        verb = req.verb(),
+        target = %target,
+        message = %message,
+        "Forbidden: the controller's ServiceAccount lacks an RBAC permission \
+         (see `anvil manifests`)"
+    );
+    let note = format!("{} {target}: {message}", req.verb());
+    publish_warning(recorder, cr, "Forbidden", "Reconcile", &note).await;
+}
+
+async fn publish_warning(
+    recorder: &Recorder,
+    reference: &ObjectReference,
+    reason: &str,
+    action: &str,
+    note: &str,
+) {
+    let mut note = note.to_string();
     if note.len() > 1000 {
         let mut cut = 1000;
         while !note.is_char_boundary(cut) {
@@ -209,14 +298,27 @@ async fn invalid(recorder: &Recorder, stored: &DynamicObject, msg: &str) {
     }
     let event = Event {
         type_: EventType::Warning,
-        reason: "InvalidSpec".into(),
+        reason: reason.into(),
         note: Some(note),
-        action: "Validate".into(),
+        action: action.into(),
         secondary: None,
     };
-    if let Err(e) = recorder.publish(&event, &reference).await {
-        tracing::warn!(error = %e, "cannot record the InvalidSpec event");
+    if let Err(e) = recorder.publish(&event, reference).await {
+        tracing::warn!(error = %e, reason, "cannot record the event");
     }
+}
+
+/// Records an invalid custom resource: a Warning Event on it and a tracing warning.
+async fn invalid(recorder: &Recorder, stored: &DynamicObject, msg: &str) {
+    tracing::warn!(message = %msg, "custom resource is invalid; not reconciling it until it changes");
+    publish_warning(
+        recorder,
+        &reference_to(stored),
+        "InvalidSpec",
+        "Validate",
+        msg,
+    )
+    .await;
 }
 
 struct Context<Rc: Reconciler> {
@@ -248,7 +350,7 @@ impl<Rc: Reconciler> Context<Rc> {
 }
 
 async fn reconcile_for_controller<Rc: Reconciler>(
-    cr: Arc<Rc::R>,
+    cr: Arc<kube::api::DynamicObject>,
     ctx: Arc<Context<Rc>>,
 ) -> Result<Action, ShimError> {
     let meta = kube::Resource::meta(cr.as_ref());
@@ -294,6 +396,37 @@ async fn reconcile_for_controller<Rc: Reconciler>(
     }
 }
 
+/// Resolves when a graceful shutdown is requested: `config.shutdown` cancelled, or SIGINT /
+/// SIGTERM when `config.handle_signals`.
+async fn shutdown_requested(config: &ShimConfig) {
+    let token = config.shutdown.clone();
+    let signals = config.handle_signals;
+    let by_token = async {
+        match token {
+            Some(t) => t.cancelled_owned().await,
+            None => std::future::pending().await,
+        }
+    };
+    let by_signal = async {
+        if !signals {
+            return std::future::pending().await;
+        }
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(t) => t,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    tokio::select! {
+        _ = by_token => {}
+        _ = by_signal => {}
+    }
+}
+
 /// Runs the reconciler `Rc` as a kube-rs [`Controller`] until shutdown (or an injected crash).
 ///
 /// The controller watches the custom resource type `Rc::R` (in `config.namespace`, or in all
@@ -313,11 +446,16 @@ pub async fn run<Rc: Reconciler>(
     external: impl ExternalShim<Rc::ExternalRequest, Rc::ExternalResponse> + 'static,
 ) -> Result<(), ShimError> {
     register_resource::<Rc::R>();
-    let cr_config = match &config.namespace {
-        Some(ns) => watcher::Config::default().fields(&format!("metadata.namespace={ns}")),
-        None => watcher::Config::default(),
+    let cr_config = watcher::Config::default();
+    // The custom resource is watched as a dynamic object (only its name and namespace are
+    // used: every reconcile starts with a quorum read), in one namespace when configured so
+    // that a namespaced Role suffices.
+    let cr_ar = api_resource(&Kind::of::<Rc::R>());
+    let cr_api = match &config.namespace {
+        Some(ns) => Api::namespaced_with(client.clone(), ns, &cr_ar),
+        None => Api::all_with(client.clone(), &cr_ar),
     };
-    let mut controller = Controller::new(Api::<Rc::R>::all(client.clone()), cr_config)
+    let mut controller = Controller::new_with(cr_api, cr_config, cr_ar)
         .with_config(kube::runtime::Config::default().concurrency(config.concurrency));
     for kind in &config.owned {
         let ar = api_resource(kind);
@@ -334,6 +472,30 @@ pub async fn run<Rc: Reconciler>(
     if let Some(token) = &config.shutdown {
         controller = controller.graceful_shutdown_on(token.clone().cancelled_owned());
     }
+    if let Some(h) = &config.health {
+        h.set_ready();
+    }
+    let mut leadership = match &config.leader_election {
+        Some(le) => {
+            let shutdown = shutdown_requested(&config);
+            match leader::acquire(&client, le, &config.controller_name, shutdown).await? {
+                Some(l) => Some(l),
+                None => {
+                    tracing::info!("shut down before becoming the leader");
+                    return Ok(());
+                }
+            }
+        }
+        None => {
+            telemetry::set_leader(&config.controller_name, true);
+            None
+        }
+    };
+    let lease = config
+        .leader_election
+        .as_ref()
+        .map(|le| format!("{}/{}", le.namespace, le.lease_name))
+        .unwrap_or_default();
     let crash = CancellationToken::new();
     let ctx = Arc::new(Context::<Rc> {
         recorder: recorder(&client, &config),
@@ -369,14 +531,31 @@ pub async fn run<Rc: Reconciler>(
         }
         futures::future::ready(())
     });
+    let lost = async {
+        match leadership.as_mut() {
+            Some(l) => l.lost().await,
+            None => std::future::pending().await,
+        }
+    };
     let result = tokio::select! {
         biased;
         _ = crash.cancelled() => {
             let err = ctx.crashed.lock().unwrap_or_else(|e| e.into_inner()).take();
             Err(err.unwrap_or_else(|| ShimError::Controller("crashed".into())))
         }
+        _ = lost => {
+            tracing::error!(parent: &span, lease = %lease, "lost the leader Lease; stopping at once");
+            telemetry::set_leader(&ctx.config.controller_name, false);
+            Err(ShimError::LostLeadership { lease: lease.clone() })
+        }
         _ = drive.instrument(span.clone()) => Ok(()),
     };
+    if let (Ok(()), Some(l)) = (&result, leadership) {
+        l.release().await;
+    }
+    if let Some(h) = &ctx.config.health {
+        h.set_not_ready("the controller stopped");
+    }
     match &result {
         Ok(()) => tracing::info!(parent: &span, "controller stopped"),
         Err(e) => tracing::warn!(parent: &span, error = %e, "controller stopped abruptly"),

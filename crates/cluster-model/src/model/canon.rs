@@ -7,7 +7,6 @@ use crate::model::memo::stable_hash;
 use crate::model::state::{Pending, StateOf};
 use crate::tokens::{Collector, Renaming, Tokens, check_tokens_reported};
 use anvil_objects::{DynamicObject, ObjectRef};
-use std::sync::Arc;
 
 /// Canonicalises a state in place: sorts the network and renames tokens onto `1..k`, setting
 /// the counters to `k`.
@@ -78,9 +77,8 @@ where
             })
             .collect();
         if !renamed.is_empty() {
-            let objects = Arc::make_mut(&mut s.etcd.objects);
             for (k, o) in renamed {
-                objects.insert(k, o);
+                s.etcd.objects.insert(k, o);
             }
         }
         for m in &mut s.network {

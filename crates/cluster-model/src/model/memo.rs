@@ -31,7 +31,6 @@ pub type CoreOut<R> = (
     Option<Request<<R as Reconciler>::ExternalRequest>>,
 );
 
-type HandleEntry = (u64, Etcd, KubeRequest, Etcd, KubeResponse);
 type StatusCache = HashMap<u64, Vec<(DynamicObject, Option<serde_json::Value>)>>;
 type AnyCache<K> = HashMap<K, Box<dyn Any>>;
 type TypedCache = HashMap<(TypeId, u64), Vec<(DynamicObject, Box<dyn Any>)>>;
@@ -41,7 +40,7 @@ thread_local! {
     static PRED: RefCell<AnyCache<(TypeId, u64)>> = RefCell::new(HashMap::new());
     static TYPED: RefCell<TypedCache> = RefCell::new(HashMap::new());
     static CORE: RefCell<AnyCache<(TypeId, u64)>> = RefCell::new(HashMap::new());
-    static HANDLE: RefCell<HashMap<u64, Vec<HandleEntry>>> = RefCell::new(HashMap::new());
+    static ETCD: RefCell<AnyCache<(TypeId, u64)>> = RefCell::new(HashMap::new());
 }
 
 /// `reconcile_core` on the typed CR, memoised per thread: it is pure and deterministic, and
@@ -82,30 +81,58 @@ pub fn memo_core<R: ModelReconciler>(
 
 /// `etcd.handle(req)`, memoised per thread on (kinds, etcd, request).
 pub fn memo_handle(kinds: &KindRegistry, etcd: &mut Etcd, req: &KubeRequest) -> KubeResponse {
-    let h = stable_hash(&(kinds.id(), &*etcd, req));
-    let hit = HANDLE.with(|c| {
-        c.borrow().get(&h).and_then(|v| {
-            v.iter()
-                .find(|(id, e, r, _, _)| *id == kinds.id() && e == etcd && r == req)
-                .map(|(_, _, _, e2, resp)| (e2.clone(), resp.clone()))
+    memo_etcd(kinds, etcd, req, |e| e.handle(kinds, req))
+}
+
+/// `f(etcd)` for a change of the API server's storage that depends on nothing but the
+/// storage, the kinds and `step` (a request, a built-in controller's step on an object, ...),
+/// memoised per thread on (kinds, storage, step): the same storage recurs in many states that
+/// differ only in requests in flight or reconcile progress. On a hit the storage becomes the
+/// cached result (shared, not rebuilt).
+pub fn memo_etcd<S, O>(
+    kinds: &KindRegistry,
+    etcd: &mut Etcd,
+    step: &S,
+    f: impl FnOnce(&mut Etcd) -> O,
+) -> O
+where
+    S: Hash + Eq + Clone + 'static,
+    O: Clone + 'static,
+{
+    type Entry<S, O> = (u64, Etcd, S, Etcd, O);
+    let h = (
+        TypeId::of::<Entry<S, O>>(),
+        stable_hash(&(kinds.id(), &*etcd, step)),
+    );
+    let hit = ETCD.with(|c| {
+        c.borrow().get(&h).and_then(|b| {
+            b.downcast_ref::<Vec<Entry<S, O>>>().and_then(|v| {
+                v.iter()
+                    .find(|(id, e, s, _, _)| *id == kinds.id() && e == etcd && s == step)
+                    .map(|(_, _, _, e2, out)| (e2.clone(), out.clone()))
+            })
         })
     });
-    if let Some((e2, resp)) = hit {
+    if let Some((e2, out)) = hit {
         *etcd = e2;
-        return resp;
+        return out;
     }
     let before = etcd.clone();
-    let resp = etcd.handle(kinds, req);
-    HANDLE.with(|c| {
+    let out = f(etcd);
+    ETCD.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 500_000 {
             c.clear();
         }
-        c.entry(h)
-            .or_default()
-            .push((kinds.id(), before, req.clone(), etcd.clone(), resp.clone()));
+        if let Some(v) = c
+            .entry(h)
+            .or_insert_with(|| Box::new(Vec::<Entry<S, O>>::new()))
+            .downcast_mut::<Vec<Entry<S, O>>>()
+        {
+            v.push((kinds.id(), before, step.clone(), etcd.clone(), out.clone()));
+        }
     });
-    resp
+    out
 }
 
 /// `obj.to_typed::<K>()`, cached per thread by content fingerprint; a hit is only used when

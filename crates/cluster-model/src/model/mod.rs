@@ -37,7 +37,7 @@ pub use canon::{canonicalize, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
-pub use state::{Action, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
+pub use state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
 
 use crate::api::Etcd;
 use crate::external::ExternalModel;
@@ -93,6 +93,7 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     pub external: X,
     cr_kind: Kind,
     track_reads: bool,
+    reduce: bool,
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -108,6 +109,30 @@ fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
         KubeResponse::List(Ok(v)) => v.iter().collect(),
         _ => Vec::new(),
     }
+}
+
+/// A request that cannot change any state: a Kubernetes read.
+fn is_read_only<Q>(r: &Request<Q>) -> bool {
+    matches!(r, Request::Kube(k) if !k.is_mutating())
+}
+
+/// The fault class that the next `Disable` step switches off: the first one still on, in the
+/// order of [`Fault::ALL`].
+///
+/// Why a fixed order loses nothing: a fault switch only *enables* actions (no action needs a
+/// switch off) and no successor depends on the switches otherwise. Take any execution of the
+/// model with switches turned off in any order, and delay each `Disable(f)` until every class
+/// before `f` is off: the delayed execution takes the same other steps through the same
+/// states except for the switches, which are on at least as long, so every step stays
+/// enabled. If the execution is fair, every switch goes off at some finite point in both,
+/// after which they coincide. So both models have the same reachable states up to switches,
+/// the same transitions between them plus switch-only stutter steps, and the same fair
+/// suffixes: every invariant, step property (a switch-only step changes nothing else) and
+/// stutter-invariant temporal property (ESR) has the same verdict, while the number of switch
+/// combinations per state drops from 2^k to k + 1. (`fault_order_reduction_keeps_verdicts` in
+/// the model tests compares both orders on the broken variants.)
+pub fn first_fault_on(f: &FaultState) -> Option<Fault> {
+    Fault::ALL.into_iter().find(|x| f.get(*x))
 }
 
 fn is_end<R: Reconciler>(t: &R::T) -> bool {
@@ -128,6 +153,7 @@ where
             external,
             cr_kind: Kind::of::<R::R>(),
             track_reads: false,
+            reduce: true,
             _r: std::marker::PhantomData,
         }
     }
@@ -141,36 +167,84 @@ where
         self
     }
 
+    /// Turns the verdict-preserving reductions on (the default) or off: fault switches are
+    /// turned off in a fixed order ([`first_fault_on`]), a switch whose budget is spent is
+    /// off, the reads in flight of a crashed controller are dropped with it, and a stale
+    /// request gets one failure action instead of one per error (they all lead to the same
+    /// state, since nobody reads the answer). Off, the model explores every interleaving of
+    /// those steps (for cross-checking the reductions).
+    pub fn with_reductions(mut self, on: bool) -> Self {
+        self.reduce = on;
+        self
+    }
+
+    /// Whether the reductions of [`ClusterMachine::with_reductions`] are on.
+    pub fn reductions(&self) -> bool {
+        self.reduce
+    }
+
     /// The CR's kind.
     pub fn cr_kind(&self) -> &Kind {
         &self.cr_kind
     }
 
-    /// The CR's key.
+    /// The key of the (first) custom resource.
     pub fn cr_key(&self) -> ObjectRef {
+        self.cr_key_at(0)
+    }
+
+    /// The key of custom resource `i` ([`Scope::cr_names`] order).
+    pub fn cr_key_at(&self, i: usize) -> ObjectRef {
         ObjectRef::new(
             self.cr_kind.clone(),
             self.scope.namespace.clone(),
-            self.scope.name.clone(),
+            self.cr_name(i),
         )
     }
 
-    /// The CR as stored, if it exists and is not being deleted.
+    /// The keys of every custom resource of the scope.
+    pub fn cr_keys(&self) -> Vec<ObjectRef> {
+        (0..self.cr_count()).map(|i| self.cr_key_at(i)).collect()
+    }
+
+    /// Number of custom resources of the scope.
+    pub fn cr_count(&self) -> usize {
+        usize::from(self.scope.crs.max(1))
+    }
+
+    fn cr_name(&self, i: usize) -> String {
+        match i {
+            0 => self.scope.name.clone(),
+            i => format!("{}-{}", self.scope.name, i + 1),
+        }
+    }
+
+    /// The (first) CR as stored, if it exists and is not being deleted.
     pub fn live_cr<'a>(&self, s: &'a StateOf<R, X>) -> Option<&'a DynamicObject> {
+        self.live_cr_at(0, s)
+    }
+
+    /// Custom resource `i` as stored, if it exists and is not being deleted.
+    pub fn live_cr_at<'a>(&self, i: usize, s: &'a StateOf<R, X>) -> Option<&'a DynamicObject> {
         s.etcd
             .objects
-            .get(&self.cr_key())
+            .get(&self.cr_key_at(i))
             .filter(|o| o.metadata().deletion_timestamp.is_none())
     }
 
-    /// The CR object the user writes for `spec`.
+    /// The (first) CR object the user writes for `spec`.
     pub fn cr_object(&self, spec: &Value) -> DynamicObject {
+        self.cr_object_at(0, spec)
+    }
+
+    /// Custom resource `i` as the user writes it for `spec`.
+    pub fn cr_object_at(&self, i: usize, spec: &Value) -> DynamicObject {
         let mut body = serde_json::Map::new();
         body.insert("spec".into(), spec.clone());
         DynamicObject::new(anvil_objects::ObjectParts {
             kind: self.cr_kind.clone(),
             metadata: anvil_objects::ObjectMeta {
-                name: Some(self.scope.name.clone()),
+                name: Some(self.cr_name(i)),
                 namespace: Some(self.scope.namespace.clone()),
                 ..Default::default()
             },
@@ -321,10 +395,15 @@ where
             ongoing: BTreeMap::new(),
             external: self.external.init(),
             env: EnvState {
-                spec: 0,
-                creates_left: 1 + self.scope.max_deletes,
-                edits_left: self.scope.max_edits,
-                deletes_left: self.scope.max_deletes,
+                crs: vec![
+                    CrEnv {
+                        spec: 0,
+                        creates_left: 1 + self.scope.max_deletes,
+                        edits_left: self.scope.max_edits,
+                        deletes_left: self.scope.max_deletes,
+                    };
+                    self.cr_count()
+                ],
                 other_deletes_left: f.other_deletes,
                 other_updates_left: f.other_updates,
                 pod_losses_left: f.pod_losses,
@@ -345,6 +424,16 @@ where
         }
         for (i, m) in s.network.iter().enumerate() {
             out.push(Action::Handle(i));
+            if self.reduce && m.stale {
+                // Nobody reads the answer to a stale request: every failure of it leads to
+                // the same state (not executed), and a lost response is a `Handle`.
+                if s.faults.drop
+                    && let Some(r) = faults::transient_errors(&m.req, self.transient_all()).first()
+                {
+                    out.push(Action::Drop(i, *r));
+                }
+                continue;
+            }
             if s.faults.drop {
                 for r in faults::transient_errors(&m.req, self.transient_all()) {
                     out.push(Action::Drop(i, *r));
@@ -356,9 +445,10 @@ where
                 }
             }
         }
-        let cr_key = self.cr_key();
-        if s.etcd.objects.contains_key(&cr_key) && !s.ongoing.contains_key(&cr_key) {
-            out.push(Action::Start(cr_key.clone()));
+        for cr_key in self.cr_keys() {
+            if s.etcd.objects.contains_key(&cr_key) && !s.ongoing.contains_key(&cr_key) {
+                out.push(Action::Start(cr_key));
+            }
         }
         for (k, o) in &s.ongoing {
             if o.pending != Pending::Waiting {
@@ -368,10 +458,15 @@ where
         if s.faults.crash && !s.ongoing.is_empty() {
             out.push(Action::Crash);
         }
-        for f in Fault::ALL {
-            if s.faults.get(f) {
-                out.push(Action::Disable(f));
-            }
+        if self.reduce {
+            out.extend(first_fault_on(&s.faults).map(Action::Disable));
+        } else {
+            out.extend(
+                Fault::ALL
+                    .into_iter()
+                    .filter(|f| s.faults.get(*f))
+                    .map(Action::Disable),
+            );
         }
         for g in &s.gc {
             out.push(Action::GcDelete(g.key.clone()));
@@ -398,22 +493,24 @@ where
                 out.push(Action::PodLoss(k.clone()));
             }
         }
-        let cr = s.etcd.objects.get(&cr_key);
-        if cr.is_none() && s.env.creates_left > 0 {
-            out.push(Action::UserCreate);
-        }
-        if let Some(cr) = cr
-            && cr.metadata().deletion_timestamp.is_none()
-        {
-            if s.env.edits_left > 0 {
-                for i in 0..self.scope.specs.len() {
-                    if i != s.env.spec {
-                        out.push(Action::UserEdit(i));
+        for (c, env) in s.env.crs.iter().enumerate() {
+            let cr = s.etcd.objects.get(&self.cr_key_at(c));
+            if cr.is_none() && env.creates_left > 0 {
+                out.push(Action::UserCreate(c));
+            }
+            if let Some(cr) = cr
+                && cr.metadata().deletion_timestamp.is_none()
+            {
+                if env.edits_left > 0 {
+                    for i in 0..self.scope.specs.len() {
+                        if i != env.spec {
+                            out.push(Action::UserEdit(c, i));
+                        }
                     }
                 }
-            }
-            if s.env.deletes_left > 0 {
-                out.push(Action::UserDelete);
+                if env.deletes_left > 0 {
+                    out.push(Action::UserDelete(c));
+                }
             }
         }
     }
@@ -468,7 +565,17 @@ where
                 self.step(&mut n, k, o.cr, o.local, resp, o.seen)?;
             }
             Action::Crash => {
-                if !s.faults.crash || s.network.len() > self.scope.max_stale_requests {
+                if !s.faults.crash {
+                    return None;
+                }
+                // A read in flight whose sender is gone changes nothing: the API server's
+                // handling of it is a no-op and its answer is discarded, whether it is
+                // handled, failed or lost. It is dropped with its sender, so it neither
+                // multiplies states nor counts as a stale request.
+                if self.reduce {
+                    n.network.retain(|m| !is_read_only(&m.req));
+                }
+                if n.network.len() > self.scope.max_stale_requests {
                     return None;
                 }
                 n.ongoing.clear();
@@ -477,7 +584,7 @@ where
                 }
             }
             Action::Disable(f) => {
-                if !s.faults.get(*f) {
+                if !s.faults.get(*f) || (self.reduce && first_fault_on(&s.faults) != Some(*f)) {
                     return None;
                 }
                 n.faults.set(*f, false);
@@ -506,40 +613,44 @@ where
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
             }
             Action::Builtin(k) => {
-                let o = s.etcd.objects.get(k)?;
-                let st = memo::memo_next_status(o)?;
-                let new = o.modify(|p| {
-                    p.body.insert("status".into(), st);
-                });
-                n.etcd.update_status(&self.kinds, &new).ok()?;
+                let kinds = &self.kinds;
+                memo::memo_etcd(kinds, &mut n.etcd, a, |etcd| {
+                    let o = etcd.objects.get(k)?;
+                    let st = memo::memo_next_status(o)?;
+                    let new = o.modify(|p| {
+                        p.body.insert("status".into(), st);
+                    });
+                    etcd.update_status(kinds, &new).ok().map(|_| ())
+                })?;
             }
-            Action::UserCreate => {
-                if s.env.creates_left == 0 {
+            Action::UserCreate(c) => {
+                let env = s.env.crs.get(*c)?;
+                if env.creates_left == 0 {
                     return None;
                 }
-                n.env.creates_left -= 1;
-                let obj = self.cr_object(&self.scope.specs[s.env.spec]);
+                let obj = self.cr_object_at(*c, &self.scope.specs[env.spec]);
+                n.env.crs[*c].creates_left -= 1;
                 n.etcd.create(&self.kinds, &obj).ok()?;
             }
-            Action::UserEdit(i) => {
-                if s.env.edits_left == 0 {
+            Action::UserEdit(c, i) => {
+                if s.env.crs.get(*c)?.edits_left == 0 {
                     return None;
                 }
-                let cur = s.etcd.objects.get(&self.cr_key())?;
+                let cur = s.etcd.objects.get(&self.cr_key_at(*c))?;
                 let spec = self.scope.specs.get(*i)?.clone();
                 let new = cur.modify(|p| {
                     p.body.insert("spec".into(), spec);
                 });
                 n.etcd.update(&self.kinds, &new).ok()?;
-                n.env.edits_left -= 1;
-                n.env.spec = *i;
+                n.env.crs[*c].edits_left -= 1;
+                n.env.crs[*c].spec = *i;
             }
-            Action::UserDelete => {
-                if s.env.deletes_left == 0 {
+            Action::UserDelete(c) => {
+                if s.env.crs.get(*c)?.deletes_left == 0 {
                     return None;
                 }
-                n.env.deletes_left -= 1;
-                n.etcd.delete(&self.kinds, &self.cr_key(), None).ok()?;
+                n.env.crs[*c].deletes_left -= 1;
+                n.etcd.delete(&self.kinds, &self.cr_key_at(*c), None).ok()?;
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
@@ -594,9 +705,9 @@ where
             Action::Drop(..)
             | Action::LoseResponse(..)
             | Action::Crash
-            | Action::UserCreate
-            | Action::UserEdit(_)
-            | Action::UserDelete
+            | Action::UserCreate(_)
+            | Action::UserEdit(..)
+            | Action::UserDelete(_)
             | Action::OtherDelete(_)
             | Action::OtherUpdate(_)
             | Action::PodLoss(_) => Fairness::Unfair,
@@ -604,6 +715,15 @@ where
     }
 
     fn representative(&self, mut s: Self::State) -> Self::State {
+        if self.reduce {
+            // A switch whose budget is spent enables nothing (only its own Disable step): off.
+            if s.env.other_deletes_left == 0 && s.env.other_updates_left == 0 {
+                s.faults.other = false;
+            }
+            if s.env.pod_losses_left == 0 {
+                s.faults.pod_loss = false;
+            }
+        }
         canonicalize::<R, X>(&mut s);
         s
     }

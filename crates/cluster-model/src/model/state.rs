@@ -48,17 +48,24 @@ pub struct Ongoing<T, P> {
     pub seen: Vec<(ObjectRef, String)>,
 }
 
-/// The environment's remaining budget.
+/// The user's remaining budget for one custom resource.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct EnvState {
-    /// Index of the current spec in [`crate::Scope::specs`].
+pub struct CrEnv {
+    /// Index of its current spec in [`crate::Scope::specs`].
     pub spec: usize,
     /// Creations left (1 + deletions).
     pub creates_left: u8,
     /// Spec edits left.
     pub edits_left: u8,
-    /// CR deletions left.
+    /// Deletions left.
     pub deletes_left: u8,
+}
+
+/// The environment's remaining budget.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EnvState {
+    /// One entry per custom resource ([`crate::Scope::cr_names`] order).
+    pub crs: Vec<CrEnv>,
     /// Other-writer deletions left.
     pub other_deletes_left: u8,
     /// Other-writer updates left.
@@ -135,12 +142,12 @@ pub enum Action {
     GcDelete(ObjectRef),
     /// A built-in controller (StatefulSet/DaemonSet) moves the object's status one step.
     Builtin(ObjectRef),
-    /// The user creates the CR.
-    UserCreate,
-    /// The user sets the CR's spec to `Scope::specs[i]`.
-    UserEdit(usize),
-    /// The user deletes the CR.
-    UserDelete,
+    /// The user creates custom resource `cr` (an index into [`crate::Scope::cr_names`]).
+    UserCreate(usize),
+    /// The user sets the spec of custom resource `.0` to `Scope::specs[.1]`.
+    UserEdit(usize, usize),
+    /// The user deletes custom resource `cr`.
+    UserDelete(usize),
     /// Another writer deletes the object.
     OtherDelete(ObjectRef),
     /// Another writer updates the object (see [`crate::model::builtins::scribble`]).

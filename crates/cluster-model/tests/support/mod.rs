@@ -93,6 +93,7 @@ pub fn scope(faults: Faults, edits: u8, deletes: u8) -> Scope {
     Scope {
         namespace: "default".into(),
         name: "g".into(),
+        crs: 1,
         specs: vec![json!({"text": "a"}), json!({"text": "b"})],
         max_edits: edits,
         max_deletes: deletes,
