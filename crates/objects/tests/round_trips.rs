@@ -278,7 +278,7 @@ fn fingerprint_is_stable_across_runs() {
     .unwrap();
     assert_eq!(
         obj.fingerprint(),
-        0xee8f_e7f0_afe6_b405,
+        0x27ad_236a_8603_b6ec,
         "fingerprint changed: {:#x}",
         obj.fingerprint()
     );
