@@ -19,11 +19,12 @@ pub fn kinds() -> KindRegistry {
     KindRegistry::builtin().with(info)
 }
 
-/// The default scope of `anvil verify demo`: a `DemoApp` created with one replica, edited once
-/// (more replicas and a new message, which changes the ConfigMap and so the StatefulSet's pod
-/// template), with controller crashes, transient request failures (every error the shim can
-/// surface) and applied-then-failed requests. Deletion and re-creation is checked in
-/// [`recreate_scope`] (together they do not complete in a minute yet; see BENCHMARKS.md).
+/// The default scope of `anvil verify demo`: a `DemoApp` created with one replica, edited up
+/// to twice (to more replicas and a new message, which changes the ConfigMap and so the
+/// StatefulSet's pod template, and back: A -> B -> A), with controller crashes, transient
+/// request failures (every error the shim can surface), applied-then-failed requests and one
+/// stale request. Deletion and re-creation is checked in [`recreate_scope`] (together they do
+/// not complete in a minute yet; see BENCHMARKS.md).
 pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
@@ -33,7 +34,7 @@ pub fn default_scope() -> Scope {
             json!({"replicas": 1, "image": "nginx", "message": "hello"}),
             json!({"replicas": 2, "image": "nginx", "message": "bye"}),
         ],
-        max_edits: 1,
+        max_edits: 2,
         max_deletes: 0,
         faults: Faults {
             crash: true,

@@ -9,13 +9,12 @@ use anvil_cli::registry;
 use anvil_cluster_model::Scope;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 
-/// `scope` with every fault class on and small budgets, so that every reduction applies.
-fn all_faults(mut s: Scope) -> Scope {
+/// `scope` with crashes, transient failures and lost responses on (three fault switches to
+/// order), one stale request (reads to drop, stale requests to fail).
+fn faulty(mut s: Scope) -> Scope {
     s.faults.crash = true;
     s.faults.drop = true;
     s.faults.lost_response = true;
-    s.faults.other_updates = s.faults.other_updates.max(1);
-    s.faults.pod_losses = s.faults.pod_losses.max(1);
     s.max_stale_requests = s.max_stale_requests.max(1);
     s
 }
@@ -78,10 +77,14 @@ fn compare(name: &str, scope: Scope) {
 
 #[test]
 fn demo_verdicts_are_unchanged() {
-    let mut s = all_faults(anvil_demo::verify::default_scope());
-    s.max_edits = 1;
+    // one spec, no edit, and a pod loss too (a budgeted fault whose switch goes off when it is
+    // spent): 18,946 states reduced, 99,472 unreduced
+    let mut s = faulty(anvil_demo::verify::default_scope());
+    s.specs.truncate(1);
+    s.max_edits = 0;
     s.max_deletes = 0;
     s.faults.transient = false;
+    s.faults.pod_losses = 1;
     compare("demo", s);
 }
 
@@ -92,20 +95,23 @@ fn demo_broken_variants_verdicts_are_unchanged() {
         "demo-alreadyexists-fatal",
         "demo-adopt-orphan",
         "demo-no-done-on-failure",
+        "demo-shared-config",
     ] {
         let c = registry::find(name).expect("registered");
-        let mut s = all_faults((c.scope)());
-        s.max_edits = s.max_edits.min(1);
-        s.faults.lost_response = false;
+        let mut s = (c.scope)();
+        s.faults.lost_response = true;
+        if s.max_deletes == 0 && s.crs == 1 {
+            s = faulty(s);
+        }
         compare(name, s);
     }
 }
 
 #[test]
 fn zookeeper_verdicts_are_unchanged() {
-    // one spec, no edit: small enough for the dev profile, every fault class on
+    // one spec, no edit: small enough for the dev profile
     let c = registry::find("zookeeper").expect("registered");
-    let mut s = all_faults((c.scope)());
+    let mut s = faulty((c.scope)());
     s.specs.truncate(1);
     s.max_edits = 0;
     s.faults.lost_response = false;

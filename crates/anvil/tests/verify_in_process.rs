@@ -8,12 +8,13 @@ use anvil_demo::DemoController;
 use anvil_demo::verify::{default_scope, verify_reconciler};
 
 fn reduced_demo_scope() -> Scope {
-    // The default scope with Timeout-only failures and no lost responses, to keep the
+    // The default scope with one edit, Timeout-only failures and no lost responses, to keep the
     // dev-profile test short; the full default scope is checked by `anvil verify demo` (see the
     // report in BENCHMARKS).
     let mut s = default_scope();
     s.faults.transient = false;
     s.faults.lost_response = false;
+    s.max_edits = 1;
     s
 }
 

@@ -221,8 +221,9 @@ fn fingerprint_of(parts: &ObjectParts) -> u64 {
     h.write_u8(0xff);
     // ObjectMeta serialises deterministically (fields in declaration order, maps sorted), so
     // its JSON bytes are a canonical encoding; streaming them avoids building a JSON value.
-    serde_json::to_writer(HashWriter(&mut h), &parts.metadata)
-        .expect("ObjectMeta always serialises");
+    let mut w = HashWriter::new(&mut h);
+    serde_json::to_writer(&mut w, &parts.metadata).expect("ObjectMeta always serialises");
+    w.finish();
     h.write_u8(0xff);
     // The body is hashed as a JSON object, so its key order does not matter either.
     let mut keys: Vec<&String> = parts.body.keys().collect();

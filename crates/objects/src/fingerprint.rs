@@ -76,14 +76,50 @@ impl Hasher for StableHasher {
     }
 }
 
-/// An [`std::io::Write`] that feeds every byte written into a [`StableHasher`] (used to hash a
-/// value's JSON serialisation without building it).
-pub struct HashWriter<'a>(pub &'a mut StableHasher);
+/// An [`std::io::Write`] that feeds the bytes written into a [`StableHasher`] eight at a time
+/// (serialisers write many short pieces; buffering makes the hash depend on the byte stream
+/// only, and costs one mixing step per eight bytes). Call [`HashWriter::finish`] at the end.
+pub struct HashWriter<'a> {
+    h: &'a mut StableHasher,
+    buf: u64,
+    n: u32,
+}
+
+impl<'a> HashWriter<'a> {
+    /// A writer into `h`.
+    pub fn new(h: &'a mut StableHasher) -> Self {
+        HashWriter { h, buf: 0, n: 0 }
+    }
+
+    /// Feeds the buffered remainder (tagged with its length).
+    pub fn finish(self) {
+        if self.n > 0 {
+            self.h.word(self.buf ^ (u64::from(self.n) << 56));
+        }
+    }
+}
 
 impl std::io::Write for HashWriter<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.write(buf);
-        Ok(buf.len())
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let mut rest = bytes;
+        if self.n == 0 {
+            let mut chunks = rest.chunks_exact(8);
+            for c in &mut chunks {
+                self.h
+                    .word(u64::from_le_bytes(c.try_into().expect("8 bytes")));
+            }
+            rest = chunks.remainder();
+        }
+        for &b in rest {
+            self.buf |= u64::from(b) << (8 * self.n);
+            self.n += 1;
+            if self.n == 8 {
+                self.h.word(self.buf);
+                self.buf = 0;
+                self.n = 0;
+            }
+        }
+        Ok(bytes.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {

@@ -278,7 +278,7 @@ fn fingerprint_is_stable_across_runs() {
     .unwrap();
     assert_eq!(
         obj.fingerprint(),
-        0x27ad_236a_8603_b6ec,
+        0x493c_3d34_5b33_89fc,
         "fingerprint changed: {:#x}",
         obj.fingerprint()
     );
