@@ -243,10 +243,12 @@ impl CrdValidator {
     }
 
     /// `Err` with the API server's message when `new` (written over `old` on an update) is
-    /// invalid. Memoised per thread on the objects' 64-bit content fingerprints (the same
-    /// identity the checker's state store uses), keeping only the verdicts.
+    /// invalid. Memoised per thread on the objects (hashed by their content fingerprints; a hit
+    /// also compares the objects, so a fingerprint collision cannot return another pair's
+    /// verdict).
     pub fn validate(&self, new: &DynamicObject, old: Option<&DynamicObject>) -> Result<(), String> {
-        type Memo = HashMap<(u64, u64, u64), Result<(), String>>;
+        type Entry = (DynamicObject, Option<DynamicObject>, Result<(), String>);
+        type Memo = HashMap<(u64, u64, u64), Vec<Entry>>;
         thread_local! {
             static MEMO: RefCell<Memo> = RefCell::new(HashMap::new());
         }
@@ -255,7 +257,14 @@ impl CrdValidator {
             new.fingerprint(),
             old.map_or(0, |o| o.fingerprint().wrapping_add(1)),
         );
-        if let Some(r) = MEMO.with(|m| m.borrow().get(&key).cloned()) {
+        let hit = MEMO.with(|m| {
+            m.borrow().get(&key).and_then(|v| {
+                v.iter()
+                    .find(|(n, o, _)| n == new && o.as_ref() == old)
+                    .map(|(_, _, r)| r.clone())
+            })
+        });
+        if let Some(r) = hit {
             return r;
         }
         let errs = self.errors(new, old);
@@ -275,7 +284,9 @@ impl CrdValidator {
             if m.len() > 200_000 {
                 m.clear();
             }
-            m.insert(key, r.clone());
+            m.entry(key)
+                .or_default()
+                .push((new.clone(), old.cloned(), r.clone()));
         });
         r
     }
