@@ -300,7 +300,7 @@ where
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
     let mut props = Vec::new();
-    for (c, key) in m.cr_keys().into_iter().enumerate() {
+    for (c, key) in m.cr_keys().iter().cloned().enumerate() {
         let k1 = key.clone();
         let desired = move |s: &StateOf<R, X>| {
             s.etcd
@@ -383,7 +383,7 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
-    let keys = m.cr_keys();
+    let keys = m.cr_keys().to_vec();
     let specs = m.scope.specs.len();
     let matches = spec.matches.clone();
     Property::always(COVERAGE, move |s: &StateOf<R, X>| {

@@ -690,7 +690,7 @@ where
 {
     let keys = match cr {
         Some(i) => vec![m.cr_key_at(i)],
-        None => m.cr_keys(),
+        None => m.cr_keys().to_vec(),
     };
     let pred = |s: &StateOf<R, X>| {
         let crs: Vec<_> = keys.iter().filter_map(|k| s.etcd.objects.get(k)).collect();

@@ -92,6 +92,9 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     /// The external system model.
     pub external: X,
     cr_kind: Kind,
+    /// The custom resources' keys ([`Scope::cr_names`] order), computed once: `actions` asks
+    /// for them in every state.
+    cr_keys: Vec<ObjectRef>,
     track_reads: bool,
     reduce: bool,
     _r: std::marker::PhantomData<fn() -> R>,
@@ -147,11 +150,18 @@ where
     /// The machine for reconciler `R` under `scope`, with the API server knowing `kinds`
     /// (which must include the CR kind) and `external` as the external system.
     pub fn new(kinds: KindRegistry, scope: Scope, external: X) -> Self {
+        let cr_kind = Kind::of::<R::R>();
+        let cr_keys = scope
+            .cr_names()
+            .into_iter()
+            .map(|n| ObjectRef::new(cr_kind.clone(), scope.namespace.clone(), n))
+            .collect();
         ClusterMachine {
             kinds,
             scope,
             external,
-            cr_kind: Kind::of::<R::R>(),
+            cr_kind,
+            cr_keys,
             track_reads: false,
             reduce: true,
             _r: std::marker::PhantomData,
@@ -195,28 +205,17 @@ where
 
     /// The key of custom resource `i` ([`Scope::cr_names`] order).
     pub fn cr_key_at(&self, i: usize) -> ObjectRef {
-        ObjectRef::new(
-            self.cr_kind.clone(),
-            self.scope.namespace.clone(),
-            self.cr_name(i),
-        )
+        self.cr_keys[i].clone()
     }
 
     /// The keys of every custom resource of the scope.
-    pub fn cr_keys(&self) -> Vec<ObjectRef> {
-        (0..self.cr_count()).map(|i| self.cr_key_at(i)).collect()
+    pub fn cr_keys(&self) -> &[ObjectRef] {
+        &self.cr_keys
     }
 
     /// Number of custom resources of the scope.
     pub fn cr_count(&self) -> usize {
-        usize::from(self.scope.crs.max(1))
-    }
-
-    fn cr_name(&self, i: usize) -> String {
-        match i {
-            0 => self.scope.name.clone(),
-            i => format!("{}-{}", self.scope.name, i + 1),
-        }
+        self.cr_keys.len()
     }
 
     /// The (first) CR as stored, if it exists and is not being deleted.
@@ -228,7 +227,7 @@ where
     pub fn live_cr_at<'a>(&self, i: usize, s: &'a StateOf<R, X>) -> Option<&'a DynamicObject> {
         s.etcd
             .objects
-            .get(&self.cr_key_at(i))
+            .get(&self.cr_keys[i])
             .filter(|o| o.metadata().deletion_timestamp.is_none())
     }
 
@@ -244,7 +243,7 @@ where
         DynamicObject::new(anvil_objects::ObjectParts {
             kind: self.cr_kind.clone(),
             metadata: anvil_objects::ObjectMeta {
-                name: Some(self.cr_name(i)),
+                name: Some(self.cr_keys[i].name.clone()),
                 namespace: Some(self.scope.namespace.clone()),
                 ..Default::default()
             },
@@ -445,9 +444,9 @@ where
                 }
             }
         }
-        for cr_key in self.cr_keys() {
-            if s.etcd.objects.contains_key(&cr_key) && !s.ongoing.contains_key(&cr_key) {
-                out.push(Action::Start(cr_key));
+        for cr_key in &self.cr_keys {
+            if s.etcd.objects.contains_key(cr_key) && !s.ongoing.contains_key(cr_key) {
+                out.push(Action::Start(cr_key.clone()));
             }
         }
         for (k, o) in &s.ongoing {
@@ -494,7 +493,7 @@ where
             }
         }
         for (c, env) in s.env.crs.iter().enumerate() {
-            let cr = s.etcd.objects.get(&self.cr_key_at(c));
+            let cr = s.etcd.objects.get(&self.cr_keys[c]);
             if cr.is_none() && env.creates_left > 0 {
                 out.push(Action::UserCreate(c));
             }
@@ -636,7 +635,7 @@ where
                 if s.env.crs.get(*c)?.edits_left == 0 {
                     return None;
                 }
-                let cur = s.etcd.objects.get(&self.cr_key_at(*c))?;
+                let cur = s.etcd.objects.get(self.cr_keys.get(*c)?)?;
                 let spec = self.scope.specs.get(*i)?.clone();
                 let new = cur.modify(|p| {
                     p.body.insert("spec".into(), spec);
@@ -650,7 +649,7 @@ where
                     return None;
                 }
                 n.env.crs[*c].deletes_left -= 1;
-                n.etcd.delete(&self.kinds, &self.cr_key_at(*c), None).ok()?;
+                n.etcd.delete(&self.kinds, &self.cr_keys[*c], None).ok()?;
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
