@@ -132,8 +132,9 @@ fn is_read_only<Q>(r: &Request<Q>) -> bool {
 /// the same transitions between them plus switch-only stutter steps, and the same fair
 /// suffixes: every invariant, step property (a switch-only step changes nothing else) and
 /// stutter-invariant temporal property (ESR) has the same verdict, while the number of switch
-/// combinations per state drops from 2^k to k + 1. (`fault_order_reduction_keeps_verdicts` in
-/// the model tests compares both orders on the broken variants.)
+/// combinations per state drops from 2^k to k + 1. (`crates/anvil/tests/reductions.rs`
+/// compares every verdict with and without the reductions on the demo, ZooKeeper and the
+/// broken variants.)
 pub fn first_fault_on(f: &FaultState) -> Option<Fault> {
     Fault::ALL.into_iter().find(|x| f.get(*x))
 }
