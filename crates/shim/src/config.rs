@@ -52,6 +52,15 @@ pub struct ShimConfig {
     pub health: Option<Arc<Health>>,
     /// Reconcile only while holding this Lease (`None`: always; one replica).
     pub leader_election: Option<LeaderElection>,
+    /// Client-side bound on one Kubernetes request of a reconcile (and on the readiness
+    /// probe): a request without an answer by then fails with `Timeout` (the server may still
+    /// have applied it), so that an API server that hangs (stopped, partitioned) cannot stall
+    /// reconciles forever (default 30 s).
+    pub request_timeout: Duration,
+    /// With [`ShimConfig::health`]: how often [`crate::run`] checks that the API server
+    /// answers (a quorum `LIST` of the custom resource, limit 1); see [`crate::Health`]
+    /// (default 5 s).
+    pub probe_interval: Duration,
 }
 
 impl ShimConfig {
@@ -72,6 +81,8 @@ impl ShimConfig {
             permissions: BTreeSet::new(),
             health: None,
             leader_election: None,
+            request_timeout: Duration::from_secs(30),
+            probe_interval: Duration::from_secs(5),
         }
     }
 
@@ -177,6 +188,20 @@ impl ShimConfig {
         self
     }
 
+    /// Sets the client-side bound on one Kubernetes request ([`ShimConfig::request_timeout`]).
+    #[must_use]
+    pub fn with_request_timeout(mut self, d: Duration) -> Self {
+        self.request_timeout = d;
+        self
+    }
+
+    /// Sets how often the API server is probed for readiness ([`ShimConfig::probe_interval`]).
+    #[must_use]
+    pub fn with_probe_interval(mut self, d: Duration) -> Self {
+        self.probe_interval = d;
+        self
+    }
+
     /// Whether to shut down on SIGINT / SIGTERM.
     #[must_use]
     pub fn with_signal_handling(mut self, on: bool) -> Self {
@@ -215,5 +240,7 @@ mod tests {
         assert_eq!(c.max_steps, 1000);
         assert!(c.crash_after_writes.is_none());
         assert!(c.handle_signals);
+        assert_eq!(c.request_timeout, Duration::from_secs(30));
+        assert_eq!(c.probe_interval, Duration::from_secs(5));
     }
 }

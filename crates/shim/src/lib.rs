@@ -128,6 +128,26 @@
 //! | `anvil_get_then_conflict_retries_total`, `anvil_get_then_exhausted_total`, `anvil_get_then_aborts_total` | counter | |
 //! | `anvil_leader` | gauge | `controller` |
 //!
+//! # Outages of the platform
+//!
+//! Every Kubernetes request of a reconcile (the quorum read included) is bounded by
+//! [`ShimConfig::request_timeout`] (30 s by default; `anvil run --request-timeout-seconds`): an
+//! API server that hangs (stopped, partitioned, waiting on etcd) fails the request with `Timeout`
+//! instead of stalling the reconcile; the request may still have been applied, the model's
+//! applied-then-failed fault. A reconcile that fails this way is retried with backoff, like any
+//! other failure; watches are re-established by kube with its backoff. Nothing exits (with
+//! leader election, an outage longer than the Lease duration can cost the Lease: [`run`] then
+//! stops with [`ShimError::LostLeadership`], see below).
+//!
+//! With [`ShimConfig::with_health`], `/readyz` follows the API server ([`Health`]): requests and
+//! watches failing with a transport error, a client-side timeout or a server error (500, 504),
+//! and a probe every [`ShimConfig::probe_interval`] (a quorum `LIST` of the custom resource,
+//! limit 1, bounded by the request timeout), make it answer 503 with the reason, logged as a
+//! warning ("the API server is unreachable or failing"); the next answered request or probe
+//! makes it ready again, logged at info ("the API server answers again").
+//! `crates/anvil/tests/platform_faults.rs` kills and restarts kube-apiserver and etcd, and stops
+//! kube-apiserver for longer than the timeout, under `anvil run demo` with many custom resources.
+//!
 //! # Leader election
 //!
 //! With [`ShimConfig::with_leader_election`], [`run`] waits until it holds a

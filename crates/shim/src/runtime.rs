@@ -4,7 +4,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
-use anvil_reconciler::{ErrorReason, KubeRequest, KubeResponse, Reconciler, Request, Response};
+use anvil_reconciler::{
+    ApiError, ErrorReason, KubeRequest, KubeResponse, Reconciler, Request, Response,
+};
 use futures::StreamExt;
 use kube::Client;
 use kube::api::Api;
@@ -123,24 +125,25 @@ async fn reconcile_inner<Rc: Reconciler>(
     key: &ObjectRef,
 ) -> Result<Outcome, ShimError> {
     // Quorum read: a GET without resourceVersion is served from etcd, not from a cache.
-    let stored: DynamicObject = match execute(client, &KubeRequest::Get(key.clone())).await {
-        KubeResponse::Get(Ok(o)) => o,
-        KubeResponse::Get(Err(e)) if e.reason == ErrorReason::NotFound => {
-            tracing::debug!("custom resource not found; nothing to do");
-            return Ok(Outcome::NotFound);
-        }
-        KubeResponse::Get(Err(error)) => {
-            if error.reason == ErrorReason::Forbidden {
-                let req = KubeRequest::Get(key.clone());
-                forbidden(recorder, &reference_to_key(key, None), &req, &error.message).await;
+    let stored: DynamicObject =
+        match execute_bounded(client, config, &KubeRequest::Get(key.clone())).await {
+            KubeResponse::Get(Ok(o)) => o,
+            KubeResponse::Get(Err(e)) if e.reason == ErrorReason::NotFound => {
+                tracing::debug!("custom resource not found; nothing to do");
+                return Ok(Outcome::NotFound);
             }
-            return Err(ShimError::Api {
-                context: format!("quorum read of {key}"),
-                error,
-            });
-        }
-        other => unreachable!("a Get is answered by a Get response, got {other:?}"),
-    };
+            KubeResponse::Get(Err(error)) => {
+                if error.reason == ErrorReason::Forbidden {
+                    let req = KubeRequest::Get(key.clone());
+                    forbidden(recorder, &reference_to_key(key, None), &req, &error.message).await;
+                }
+                return Err(ShimError::Api {
+                    context: format!("quorum read of {key}"),
+                    error,
+                });
+            }
+            other => unreachable!("a Get is answered by a Get response, got {other:?}"),
+        };
     let cr: Rc::R = match stored.to_typed() {
         Ok(cr) => cr,
         Err(e) => {
@@ -187,7 +190,7 @@ async fn reconcile_inner<Rc: Reconciler>(
             Some(Request::Kube(req)) => {
                 tracing::debug!(step = steps, verb = req.verb(), "request");
                 check_declared(config, &req);
-                let r = execute(client, &req).await;
+                let r = execute_bounded(client, config, &req).await;
                 if let Some(e) = r.error()
                     && e.reason == ErrorReason::Forbidden
                 {
@@ -217,6 +220,68 @@ async fn reconcile_inner<Rc: Reconciler>(
             }
         }
     }
+}
+
+/// Whether `e` says the API server is unreachable or failing (transport failure, client-side
+/// timeout, server error), rather than answering about the request itself.
+pub(crate) fn is_outage(e: &ApiError) -> bool {
+    matches!(
+        e.reason,
+        ErrorReason::Other
+            | ErrorReason::InternalError
+            | ErrorReason::Timeout
+            | ErrorReason::ServerTimeout
+    )
+}
+
+/// Reports the outcome of a request to the readiness state.
+fn note_api(config: &ShimConfig, req: &KubeRequest, error: Option<&ApiError>) {
+    let Some(health) = &config.health else {
+        return;
+    };
+    match error {
+        Some(e) if is_outage(e) => health.api_failed(format!(
+            "{} {}: {:?}: {}",
+            req.verb(),
+            req.key().map(|k| k.to_string()).unwrap_or_default(),
+            e.reason,
+            e.message
+        )),
+        _ => health.api_ok(),
+    }
+}
+
+/// [`execute`] bounded by `config.request_timeout`: no answer by then is a `Timeout` error
+/// (the request may still have been applied). The outcome is reported to the readiness state.
+async fn execute_bounded(client: &Client, config: &ShimConfig, req: &KubeRequest) -> KubeResponse {
+    let resp = match tokio::time::timeout(config.request_timeout, execute(client, req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            let kind = match req {
+                KubeRequest::List { kind, .. } => kind.clone(),
+                other => other
+                    .key()
+                    .map(|k| k.kind)
+                    .unwrap_or_else(|| Kind::new("", "")),
+            };
+            telemetry::record_request(kind.group(), kind.kind(), req.verb(), "Timeout");
+            tracing::warn!(
+                verb = req.verb(),
+                timeout = ?config.request_timeout,
+                "no answer from the API server in time"
+            );
+            req.error_response(ApiError::new(
+                ErrorReason::Timeout,
+                format!(
+                    "no answer from the API server within {:?} (client-side timeout; the \
+                     request may have been applied)",
+                    config.request_timeout
+                ),
+            ))
+        }
+    };
+    note_api(config, req, resp.error());
+    resp
 }
 
 fn reference_to_key(key: &ObjectRef, uid: Option<&str>) -> ObjectReference {
@@ -427,6 +492,56 @@ async fn shutdown_requested(config: &ShimConfig) {
     }
 }
 
+/// Aborts a background task when dropped (the readiness probe ends with [`run`]).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Whether a watch error says the API server is unreachable or failing (not, e.g., the
+/// routine `410 Gone` that makes the watcher list again).
+fn watch_outage(e: &watcher::Error) -> bool {
+    match e {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => is_outage(&ApiError::from(e)),
+        watcher::Error::WatchError(status) => status.code >= 500,
+        _ => false,
+    }
+}
+
+/// Every `interval`, a quorum `LIST` (limit 1) of the custom resource, bounded by `timeout`;
+/// its outcome goes to `health` (see [`crate::Health`]).
+async fn probe(
+    api: Api<kube::api::DynamicObject>,
+    health: Arc<crate::telemetry::Health>,
+    interval: std::time::Duration,
+    timeout: std::time::Duration,
+) {
+    let lp = kube::api::ListParams::default().limit(1);
+    loop {
+        tokio::time::sleep(interval).await;
+        match tokio::time::timeout(timeout, api.list(&lp)).await {
+            Ok(Ok(_)) => health.api_ok(),
+            Ok(Err(e)) => {
+                let err = ApiError::from(&e);
+                if is_outage(&err) {
+                    health.api_failed(format!("probe (LIST, limit 1): {e}"));
+                } else {
+                    // The server answered (e.g. Forbidden): it is reachable.
+                    health.api_ok();
+                }
+            }
+            Err(_) => health.api_failed(format!(
+                "probe (LIST, limit 1): no answer within {timeout:?}"
+            )),
+        }
+    }
+}
+
 /// Runs the reconciler `Rc` as a kube-rs [`Controller`] until shutdown (or an injected crash).
 ///
 /// The controller watches the custom resource type `Rc::R` (in `config.namespace`, or in all
@@ -434,6 +549,11 @@ async fn shutdown_requested(config: &ShimConfig) {
 /// reference points at a custom resource trigger its reconcile). kube's controller runs at most
 /// one reconcile per object at a time: triggers arriving during a reconcile are merged and
 /// run once it finishes.
+///
+/// With [`ShimConfig::health`], readiness also follows the API server (see
+/// [`crate::Health`]): failing requests and watches, and a periodic probe, make `/readyz`
+/// answer 503 during an outage; the controller keeps running and retries (failed reconciles
+/// with backoff, watches with kube's backoff), and is ready again once the server answers.
 ///
 /// Returns `Ok(())` after a graceful shutdown (SIGINT/SIGTERM when `config.handle_signals`,
 /// or `config.shutdown` cancelled: running reconciles finish first),
@@ -455,6 +575,7 @@ pub async fn run<Rc: Reconciler>(
         Some(ns) => Api::namespaced_with(client.clone(), ns, &cr_ar),
         None => Api::all_with(client.clone(), &cr_ar),
     };
+    let probe_api = cr_api.clone();
     let mut controller = Controller::new_with(cr_api, cr_config, cr_ar)
         .with_config(kube::runtime::Config::default().concurrency(config.concurrency));
     for kind in &config.owned {
@@ -516,16 +637,36 @@ pub async fn run<Rc: Reconciler>(
         "controller starting"
     );
     drop(_enter);
+    let _probe = ctx.config.health.clone().map(|health| {
+        AbortOnDrop(tokio::spawn(
+            probe(
+                probe_api,
+                health,
+                ctx.config.probe_interval,
+                ctx.config.request_timeout,
+            )
+            .instrument(span.clone()),
+        ))
+    });
     let stream = controller.run(
         reconcile_for_controller::<Rc>,
         |_cr, _err, _ctx| Action::await_change(),
         ctx.clone(),
     );
+    let health = ctx.config.health.clone();
     let drive = stream.for_each(|item| {
         match item {
             Ok((obj, action)) => tracing::debug!(object = %obj, ?action, "reconciled"),
             Err(kube::runtime::controller::Error::ReconcilerFailed(e, obj)) => {
                 tracing::debug!(object = %obj, error = %e, "reconcile stopped")
+            }
+            Err(kube::runtime::controller::Error::QueueError(e)) => {
+                tracing::warn!(error = %e, "watch failed; retrying with backoff");
+                if let Some(h) = &health
+                    && watch_outage(&e)
+                {
+                    h.api_failed(format!("watch: {e}"));
+                }
             }
             Err(e) => tracing::warn!(error = %e, "controller"),
         }

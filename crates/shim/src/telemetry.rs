@@ -212,14 +212,24 @@ pub(crate) fn set_leader(controller: &str, leader: bool) {
 
 /// Liveness and readiness, served on `/healthz` and `/readyz` by [`serve_http`].
 ///
-/// `/healthz` answers 200 while the process serves HTTP. `/readyz` answers 200 once the
-/// controller has checked the cluster and started its watches ([`crate::run`] with
-/// [`crate::ShimConfig::with_health`] sets it), and 503 with the reason otherwise (starting,
-/// stopped).
+/// `/healthz` answers 200 while the process serves HTTP. `/readyz` answers 200 while the
+/// controller runs **and** can talk to the API server, and 503 with the reason otherwise:
+///
+/// * not started yet, or stopped ([`Health::set_ready`], [`Health::set_not_ready`]; [`crate::run`]
+///   with [`crate::ShimConfig::with_health`] sets them);
+/// * the API server is unreachable or failing ([`Health::api_failed`]): [`crate::run`] reports
+///   requests of reconciles that fail with a transport error, a client-side timeout
+///   ([`crate::ShimConfig::request_timeout`]) or a server error (500, 504), watch streams that
+///   fail the same way, and its own periodic probe (a quorum `LIST` of the custom resource,
+///   every [`crate::ShimConfig::probe_interval`]). The next request or probe the server
+///   answers ([`Health::api_ok`]) makes it ready again. Both transitions are logged (a
+///   warning when the outage starts, an info line when it ends).
 #[derive(Debug)]
 pub struct Health {
     ready: AtomicBool,
     reason: Mutex<String>,
+    /// `Some(why)` while the API server is unreachable or failing.
+    api_failure: Mutex<Option<String>>,
 }
 
 impl Health {
@@ -228,10 +238,12 @@ impl Health {
         Arc::new(Health {
             ready: AtomicBool::new(false),
             reason: Mutex::new("starting".into()),
+            api_failure: Mutex::new(None),
         })
     }
 
-    /// Marks the controller ready.
+    /// Marks the controller ready (started); `/readyz` answers 200 unless the API server is
+    /// failing.
     pub fn set_ready(&self) {
         self.ready.store(true, Ordering::SeqCst);
     }
@@ -242,16 +254,58 @@ impl Health {
         self.ready.store(false, Ordering::SeqCst);
     }
 
+    /// Records that talking to the API server failed (`why`: what failed and how). Logs a
+    /// warning when this starts an outage.
+    pub fn api_failed(&self, why: impl Into<String>) {
+        let why = why.into();
+        let mut failure = self.api_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if failure.is_none() {
+            tracing::warn!(
+                error = %why,
+                "the API server is unreachable or failing; not ready until it answers again"
+            );
+        }
+        *failure = Some(why);
+    }
+
+    /// Records that the API server answered. Logs an info line when this ends an outage.
+    pub fn api_ok(&self) {
+        let mut failure = self.api_failure.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(why) = failure.take() {
+            tracing::info!(last_error = %why, "the API server answers again; ready");
+        }
+    }
+
+    /// Whether the API server is currently considered unreachable or failing.
+    pub fn api_failing(&self) -> bool {
+        self.api_failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
+    }
+
     /// Whether `/readyz` answers 200.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::SeqCst)
+        self.ready.load(Ordering::SeqCst) && !self.api_failing()
     }
 
     fn reason(&self) -> String {
-        self.reason
+        if !self.ready.load(Ordering::SeqCst) {
+            return self
+                .reason
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+        }
+        match self
+            .api_failure
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_deref()
+        {
+            Some(why) => format!("the API server is unreachable or failing: {why}"),
+            None => "ready".into(),
+        }
     }
 }
 
@@ -355,5 +409,24 @@ mod tests {
             text.contains("anvil_get_then_conflict_retries_total"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn readiness_needs_a_started_controller_and_an_answering_api_server() {
+        let h = Health::new();
+        assert!(!h.is_ready());
+        assert_eq!(h.reason(), "starting");
+        h.set_ready();
+        assert!(h.is_ready());
+        h.api_failed("GET: connection refused");
+        assert!(!h.is_ready());
+        assert!(h.reason().contains("connection refused"), "{}", h.reason());
+        h.api_failed("GET: timed out");
+        assert!(h.reason().contains("timed out"), "{}", h.reason());
+        h.api_ok();
+        assert!(h.is_ready());
+        h.set_not_ready("the controller stopped");
+        h.api_failed("boom");
+        assert_eq!(h.reason(), "the controller stopped");
     }
 }

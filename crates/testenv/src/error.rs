@@ -46,6 +46,18 @@ pub enum TestEnvError {
         /// How long was waited.
         timeout: Duration,
     },
+    /// A component of the control plane exited although it was not killed on purpose.
+    #[error("{component} exited unexpectedly ({status})")]
+    Exited {
+        /// The component's name (`etcd`, `kube-apiserver`, `kube-controller-manager`).
+        component: &'static str,
+        /// How it ended.
+        status: std::process::ExitStatus,
+    },
+    /// A fault-injection call does not fit the component's state (e.g. restarting a component
+    /// that runs, pausing one that was killed, or a component this control plane lacks).
+    #[error("{0}")]
+    Fault(String),
     /// The process-wide shared control plane failed to start (the message is the original
     /// error, repeated for every caller).
     #[error("shared control plane is unavailable: {0}")]

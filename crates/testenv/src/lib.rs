@@ -9,6 +9,13 @@
 //! the repository on first use. If neither works, [`ControlPlane::start`] fails with an error
 //! explaining what was tried: tests fail loudly, they never skip.
 //!
+//! Faults of the platform ([`Component`]): on a private instance, [`ControlPlane::kill`] and
+//! [`ControlPlane::restart`] a component (same ports, certificates and etcd data directory),
+//! [`ControlPlane::pause`] and [`ControlPlane::resume`] it (SIGSTOP / SIGCONT: connections hang
+//! instead of failing), [`ControlPlane::wait_ready`] for the API server, and
+//! [`ControlPlane::check_running`] that nothing else died. [`ZooKeeper`] runs a real standalone
+//! ZooKeeper server (from `scripts/provision-zookeeper.sh`) for the zookeeper controller.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), anvil_testenv::TestEnvError> {
 //! let cp = anvil_testenv::ControlPlane::shared()?;
@@ -19,8 +26,10 @@
 
 mod certs;
 mod error;
+mod faults;
 mod process;
 mod provision;
+mod zookeeper;
 
 use std::collections::VecDeque;
 use std::hash::{BuildHasher, Hasher};
@@ -38,6 +47,8 @@ use kube::api::{Api, ObjectMeta, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 pub use error::{Result, TestEnvError};
+pub use faults::Component;
+pub use zookeeper::ZooKeeper;
 
 /// How long to wait for the control plane to become ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -48,9 +59,14 @@ const LOG_TAIL_LINES: usize = 40;
 /// Field manager used for server-side apply.
 const FIELD_MANAGER: &str = "anvil-testenv";
 
-struct Component {
-    name: &'static str,
-    child: Child,
+/// One process of the control plane, with what it takes to start it again.
+struct Process {
+    component: Component,
+    program: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    /// `None` after [`ControlPlane::kill`], until [`ControlPlane::restart`].
+    child: Option<Child>,
 }
 
 /// A running etcd + kube-apiserver (+ kube-controller-manager) on 127.0.0.1.
@@ -66,7 +82,9 @@ pub struct ControlPlane {
     token: String,
     binaries: PathBuf,
     logs: Vec<(&'static str, PathBuf)>,
-    components: Mutex<Vec<Component>>,
+    components: Mutex<Vec<Process>>,
+    pid_file: PathBuf,
+    etcd_url: String,
     has_controller_manager: bool,
     startup: Duration,
 }
@@ -204,7 +222,10 @@ impl ControlPlane {
             ),
         )?;
 
+        let etcd_url = format!("http://127.0.0.1:{etcd_client}");
         let mut cp = ControlPlane {
+            pid_file: pid_file.clone(),
+            etcd_url: etcd_url.clone(),
             kubeconfig,
             server,
             token,
@@ -217,10 +238,9 @@ impl ControlPlane {
         };
 
         let p = |path: PathBuf| path.display().to_string();
-        let etcd_url = format!("http://127.0.0.1:{etcd_client}");
         let peer_url = format!("http://127.0.0.1:{etcd_peer}");
         cp.spawn(
-            "etcd",
+            Component::Etcd,
             &binaries.etcd,
             vec![
                 "--name=default".into(),
@@ -233,10 +253,9 @@ impl ControlPlane {
                 "--unsafe-no-fsync=true".into(),
                 "--log-level=warn".into(),
             ],
-            &pid_file,
         )?;
         cp.spawn(
-            "kube-apiserver",
+            Component::ApiServer,
             &binaries.apiserver,
             vec![
                 format!("--etcd-servers={etcd_url}"),
@@ -256,11 +275,10 @@ impl ControlPlane {
                 format!("--cert-dir={}", p(file("apiserver-certs"))),
                 "--profiling=false".into(),
             ],
-            &pid_file,
         )?;
         if let Some(kcm) = &binaries.controller_manager {
             cp.spawn(
-                "kube-controller-manager",
+                Component::ControllerManager,
                 kcm,
                 vec![
                     format!("--kubeconfig={}", p(cp.kubeconfig.clone())),
@@ -274,7 +292,6 @@ impl ControlPlane {
                     "--service-cluster-ip-range=10.0.0.0/24".into(),
                     "--profiling=false".into(),
                 ],
-                &pid_file,
             )?;
         }
 
@@ -282,47 +299,50 @@ impl ControlPlane {
             .enable_all()
             .build()
             .map_err(|e| TestEnvError::io("cannot build a tokio runtime", e))?;
-        runtime.block_on(cp.wait_ready(began))?;
+        runtime.block_on(cp.wait_started(began))?;
         cp.startup = began.elapsed();
         tracing::info!(server = %cp.server, startup = ?cp.startup, "control plane ready");
         Ok(cp)
     }
 
-    fn spawn(
-        &mut self,
-        name: &'static str,
-        program: &Path,
-        args: Vec<String>,
-        pid_file: &Path,
-    ) -> Result<()> {
+    fn spawn(&mut self, component: Component, program: &Path, args: Vec<String>) -> Result<()> {
+        let name = component.name();
         let log = self.dir.path().join(format!("{name}.log"));
-        let child = process::spawn(program, args, &log)?;
+        let child = process::spawn(program, args.clone(), &log, false)?;
+        self.record_pid(child.id())?;
+        self.logs.push((name, log.clone()));
+        self.components
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(Process {
+                component,
+                program: program.to_path_buf(),
+                args,
+                log,
+                child: Some(child),
+            });
+        Ok(())
+    }
+
+    /// Appends `pid` to the file the watchdog kills from when the test process is gone.
+    fn record_pid(&self, pid: u32) -> Result<()> {
         use std::io::Write;
         let mut pids = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(pid_file)
+            .open(&self.pid_file)
             .map_err(|e| TestEnvError::io("cannot write the pid file", e))?;
-        let _ = writeln!(pids, "{}", child.id());
-        self.logs.push((name, log));
-        self.components
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(Component { name, child });
-        Ok(())
+        writeln!(pids, "{pid}").map_err(|e| TestEnvError::io("cannot write the pid file", e))
     }
 
     /// Fails if a component has exited.
     fn check_alive(&self) -> Result<()> {
-        let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        for c in components.iter_mut() {
-            if let Ok(Some(status)) = c.child.try_wait() {
-                let name = c.name;
-                drop(components);
-                return Err(self.startup_error(format!("{name} exited early ({status})")));
+        self.check_running().map_err(|e| match e {
+            TestEnvError::Exited { component, status } => {
+                self.startup_error(format!("{component} exited early ({status})"))
             }
-        }
-        Ok(())
+            other => other,
+        })
     }
 
     fn startup_error(&self, message: String) -> TestEnvError {
@@ -332,7 +352,7 @@ impl ControlPlane {
         }
     }
 
-    async fn wait_ready(&self, began: Instant) -> Result<()> {
+    async fn wait_started(&self, began: Instant) -> Result<()> {
         let deadline = began + STARTUP_TIMEOUT;
         let client = self.client().await?;
         // 1. /readyz.
@@ -562,10 +582,12 @@ where
 impl Drop for ControlPlane {
     fn drop(&mut self) {
         let mut components = self.components.lock().unwrap_or_else(|e| e.into_inner());
-        // Controller manager first, etcd last.
+        // Controller manager first, etcd last. SIGKILL also ends a paused (SIGSTOPped) process.
         for c in components.iter_mut().rev() {
-            let _ = c.child.kill();
-            let _ = c.child.wait();
+            if let Some(child) = c.child.as_mut() {
+                let _ = child.kill();
+                let _ = child.wait();
+            }
         }
         components.clear();
         // `self.dir` (a TempDir) is removed when the fields drop.

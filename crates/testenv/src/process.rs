@@ -65,10 +65,15 @@ fn spawn_here(program: &Path, args: &[String], log: File) -> std::io::Result<Chi
     cmd.spawn()
 }
 
-/// Spawns `program args...` with stdout and stderr appended to `log`, from the long-lived
-/// spawner thread.
-pub(crate) fn spawn(program: &Path, args: Vec<String>, log: &Path) -> Result<Child> {
-    let log_file = File::create(log)
+/// Spawns `program args...` with stdout and stderr written to `log` (truncated first, or
+/// appended to when `append`), from the long-lived spawner thread.
+pub(crate) fn spawn(program: &Path, args: Vec<String>, log: &Path, append: bool) -> Result<Child> {
+    let log_file = std::fs::OpenOptions::new()
+        .create(true)
+        .write(true)
+        .append(append)
+        .truncate(!append)
+        .open(log)
         .map_err(|e| TestEnvError::io(format!("cannot create log file {}", log.display()), e))?;
     let (reply, answer) = channel();
     spawner()

@@ -38,6 +38,12 @@ impl Binaries {
 }
 
 fn script_candidates() -> Vec<PathBuf> {
+    script_candidates_for(SCRIPT)
+}
+
+/// Where the workspace script `script` (a path relative to the workspace root) may be: below
+/// every ancestor of this crate's manifest dir, of the tested crate's, and of the current dir.
+pub(crate) fn script_candidates_for(script: &str) -> Vec<PathBuf> {
     let mut roots: Vec<PathBuf> = Vec::new();
     // This crate's own manifest dir (compile time): <workspace>/crates/testenv.
     roots.extend(
@@ -54,7 +60,7 @@ fn script_candidates() -> Vec<PathBuf> {
     }
     let mut out: Vec<PathBuf> = Vec::new();
     for root in roots {
-        let candidate = root.join(SCRIPT);
+        let candidate = root.join(script);
         if !out.contains(&candidate) {
             out.push(candidate);
         }
