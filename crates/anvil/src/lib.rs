@@ -1,52 +1,53 @@
-//! The `anvil` command as a library: the controller [`registry`], `verify`, and the CLI
-//! definition ([`Cli`]). Other subcommands (`run`, `crd`, `manifests`) plug into [`Command`] and
-//! [`dispatch`].
+//! Anvil for Rust as a library: everything an operator crate needs to verify, run and deploy
+//! its own controllers with a command of its own.
+//!
+//! A controller is a [`Controller`]: a name, its default verification scope and a function
+//! that model-checks it within a scope, its CRD, and how to run it through the shim. A
+//! [`Cli`] turns a list of controllers into a command with the subcommands `list`, `verify`,
+//! `run`, `crd` and `manifests` (the same ones, with the same flags, exit codes and output, as
+//! the repository's `anvil` binary, which is built with this API for the example controllers:
+//! see `registry`):
+//!
+//! ```no_run
+//! # mod my_operator { pub fn controller() -> anvil::Controller { unimplemented!() } }
+//! fn main() {
+//!     anvil::Cli::new("my-operator")
+//!         .version(env!("CARGO_PKG_VERSION"))
+//!         .controller(my_operator::controller())
+//!         .main()
+//! }
+//! ```
+//!
+//! [`testing::assert_holds`] runs the same verification from `cargo test`. `anvil new <name>`
+//! ([`scaffold`]) writes a standalone operator crate that uses all of it;
+//! `docs/write-your-own-controller.md` walks through it.
+//!
+//! The crates an operator is written against are re-exported, so that one dependency on
+//! `anvil` (with `default-features = false`, which leaves the example controllers out) is
+//! enough: [`reconciler`] (the `Reconciler` trait and the `chain` helper), [`objects`]
+//! (`DynamicObject`, `Kind`, owner references), [`model`] (the cluster model: `Scope`,
+//! `Faults`, the ESR harness `model::esr`) and [`shim`] (`ShimConfig`, running on a cluster).
 
+pub mod cli;
+pub mod controller;
 pub mod manifests;
+#[cfg(feature = "examples")]
 pub mod registry;
 pub mod report;
 pub mod run;
+pub mod scaffold;
+pub mod testing;
 pub mod verify;
 
-use clap::{Parser, Subcommand};
+pub use cli::Cli;
+pub use controller::{Controller, RunContext, RunFuture, RunOption, Runnable, Runner};
 
-/// `anvil`: verify and run Kubernetes controllers written as state machines.
-#[derive(Parser, Debug)]
-#[command(name = "anvil", version, about)]
-pub struct Cli {
-    /// The subcommand.
-    #[command(subcommand)]
-    pub command: Command,
-}
+pub use anvil_cluster_model as model;
+pub use anvil_objects as objects;
+pub use anvil_reconciler as reconciler;
+pub use anvil_shim as shim;
 
-/// Subcommands.
-#[derive(Subcommand, Debug)]
-pub enum Command {
-    /// List the controllers anvil can verify.
-    List,
-    /// Model-check a controller: ESR and its safety invariants within its scope.
-    Verify(verify::VerifyArgs),
-    /// Run a controller against a real cluster (the current kubeconfig or --kubeconfig).
-    Run(run::RunArgs),
-    /// Print a controller's CustomResourceDefinition as YAML.
-    Crd(run::CrdArgs),
-    /// Print everything needed to deploy a controller: CRD, ServiceAccount, least-privilege
-    /// RBAC, binding and Deployment, as YAML for `kubectl apply -f -`.
-    Manifests(manifests::ManifestsArgs),
-}
-
-/// Runs a parsed command; returns the process exit code.
-pub fn dispatch(cli: Cli) -> i32 {
-    match cli.command {
-        Command::List => {
-            for c in registry::controllers() {
-                println!("{:<26} {}", c.name, c.description);
-            }
-            0
-        }
-        Command::Verify(args) => verify::run(&args),
-        Command::Run(args) => run::run(&args),
-        Command::Crd(args) => run::crd(&args),
-        Command::Manifests(args) => manifests::run(&args),
-    }
-}
+/// The allocator the `anvil` binary uses (mimalloc): the model checker allocates and frees
+/// many small objects on several threads. An operator's `main.rs` can use it too:
+/// `#[global_allocator] static GLOBAL: anvil::MiMalloc = anvil::MiMalloc;`.
+pub use mimalloc::MiMalloc;

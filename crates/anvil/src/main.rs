@@ -1,10 +1,10 @@
-use clap::Parser;
+//! The `anvil` binary: [`anvil::Cli`] with the repository's example controllers
+//! ([`anvil::registry`]) and `anvil new`.
 
 /// The model checker allocates and frees many small objects on several threads.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: anvil::MiMalloc = anvil::MiMalloc;
 
 fn main() {
-    let cli = anvil_cli::Cli::parse();
-    std::process::exit(anvil_cli::dispatch(cli));
+    anvil::registry::cli().main()
 }

@@ -1,4 +1,4 @@
-//! `anvil manifests <controller>`: everything needed to deploy a controller on a cluster, as
+//! `manifests <controller>`: everything needed to deploy a controller on a cluster, as
 //! one multi-document YAML stream for `kubectl apply -f -`:
 //!
 //! 1. its CustomResourceDefinition;
@@ -14,9 +14,12 @@
 //! 6. a Role and RoleBinding for the leader-election Lease in the operator's namespace
 //!    (`get`, `create`, `patch` on `coordination.k8s.io` Leases; not with
 //!    `--no-leader-election`);
-//! 7. a Deployment of 2 replicas (`--replicas`) running `anvil run <controller>
+//! 7. a Deployment of 2 replicas (`--replicas`) running `<command> run <controller>
 //!    --leader-election` (one leads, the other stands by), with `/metrics`, `/healthz` and
 //!    `/readyz` on the metrics port (probes and Prometheus scrape annotations included).
+//!
+//! Objects are named `<command>-<controller>` (`anvil-demo` for `anvil manifests demo`) and
+//! labelled `app.kubernetes.io/name: <command>`.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -35,16 +38,17 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
-use crate::run::{RUNNABLE, Runnable, runnable};
+use crate::Cli;
+use crate::controller::Runnable;
 
-/// The image the Deployment runs unless `--image` says otherwise (built from the repository's
-/// `Dockerfile`).
+/// The image the `anvil` binary's Deployment runs unless `--image` says otherwise (built from
+/// the repository's `Dockerfile`); other commands set theirs with [`Cli::image`].
 pub const DEFAULT_IMAGE: &str = "ghcr.io/anvil-rs/anvil:latest";
 
 /// Arguments of `anvil manifests`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ManifestsArgs {
-    /// The controller to deploy (`demo`, `zookeeper` or `rabbitmq`).
+    /// The controller to deploy (`list` names them; broken variants cannot be deployed).
     pub controller: String,
     /// Namespace of the operator's ServiceAccount and Deployment.
     #[arg(long, default_value = "anvil-system")]
@@ -53,9 +57,10 @@ pub struct ManifestsArgs {
     /// ClusterRoleBinding (the Deployment gets `--namespace`).
     #[arg(long)]
     pub watch_namespace: Option<String>,
-    /// The operator image (built from the repository's Dockerfile).
-    #[arg(long, default_value = DEFAULT_IMAGE)]
-    pub image: String,
+    /// The operator image, whose entrypoint is this command (default: the command's image,
+    /// e.g. `ghcr.io/anvil-rs/anvil:latest` built from the repository's Dockerfile for `anvil`).
+    #[arg(long)]
+    pub image: Option<String>,
     /// Port of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value_t = 8080)]
     pub metrics_port: u16,
@@ -104,22 +109,29 @@ impl RoleKind {
     }
 }
 
-fn labels(controller: &str) -> BTreeMap<String, String> {
+/// Who the objects belong to: the command's name and the deployed controller.
+#[derive(Clone, Copy)]
+struct Owner<'a> {
+    command: &'a str,
+    controller: &'a str,
+}
+
+fn labels(o: Owner) -> BTreeMap<String, String> {
     [
-        ("app.kubernetes.io/name".to_string(), "anvil".to_string()),
+        ("app.kubernetes.io/name".to_string(), o.command.to_string()),
         (
             "app.kubernetes.io/instance".to_string(),
-            format!("anvil-{controller}"),
+            format!("{}-{}", o.command, o.controller),
         ),
     ]
     .into()
 }
 
-fn meta(name: &str, namespace: Option<&str>, controller: &str) -> ObjectMeta {
+fn meta(name: &str, namespace: Option<&str>, o: Owner) -> ObjectMeta {
     ObjectMeta {
         name: Some(name.to_string()),
         namespace: namespace.map(str::to_string),
-        labels: Some(labels(controller)),
+        labels: Some(labels(o)),
         ..Default::default()
     }
 }
@@ -131,11 +143,30 @@ pub fn rules(r: &Runnable) -> Vec<PolicyRule> {
     policy_rules(&perms)
 }
 
-/// Builds the manifests of `args.controller`; `None` for a controller that cannot be run.
-pub fn build(args: &ManifestsArgs) -> Option<Manifests> {
-    let r = runnable(&args.controller)?;
-    let c = r.name;
-    let name = format!("anvil-{c}");
+/// Builds the manifests of `args.controller`, a controller of `cli`; `Err` says why a
+/// controller cannot be deployed (unknown, or not runnable).
+pub fn build(cli: &Cli, args: &ManifestsArgs) -> Result<Manifests, String> {
+    let controller = cli.find(&args.controller).ok_or_else(|| {
+        format!(
+            "unknown controller `{}`; `{} manifests` accepts {}",
+            args.controller,
+            cli.name(),
+            cli.runnable_names()
+        )
+    })?;
+    let r = controller.runnable().map_err(|e| {
+        format!(
+            "{e}; `{} manifests` accepts {}",
+            cli.name(),
+            cli.runnable_names()
+        )
+    })?;
+    let c = Owner {
+        command: cli.name(),
+        controller: r.name,
+    };
+    let name = format!("{}-{}", c.command, c.controller);
+    let image = args.image.clone().unwrap_or_else(|| cli.default_image());
     let ns = args.namespace.as_str();
     let rules = rules(&r);
     let subject = Subject {
@@ -178,7 +209,7 @@ pub fn build(args: &ManifestsArgs) -> Option<Manifests> {
         ),
     };
     let leader_election = !args.no_leader_election;
-    let mut run_args = vec!["run".to_string(), c.to_string()];
+    let mut run_args = vec!["run".to_string(), c.controller.to_string()];
     if let Some(watch) = &args.watch_namespace {
         run_args.extend(["--namespace".to_string(), watch.clone()]);
     }
@@ -227,7 +258,7 @@ pub fn build(args: &ManifestsArgs) -> Option<Manifests> {
                     }),
                     containers: vec![Container {
                         name: "controller".into(),
-                        image: Some(args.image.clone()),
+                        image: Some(image),
                         args: Some(run_args),
                         env: Some(vec![
                             EnvVar {
@@ -275,7 +306,7 @@ pub fn build(args: &ManifestsArgs) -> Option<Manifests> {
         }),
         status: None,
     };
-    Some(Manifests {
+    Ok(Manifests {
         crd: (!args.no_crd).then(|| r.crd.clone()),
         namespace: Namespace {
             metadata: meta(ns, None, c),
@@ -361,19 +392,15 @@ impl Manifests {
     }
 }
 
-/// `anvil manifests`: prints the YAML; exit code 2 for a controller that cannot be run.
-pub fn run(args: &ManifestsArgs) -> i32 {
-    match build(args) {
-        Some(m) => {
+/// `manifests`: prints the YAML; exit code 2 for a controller that cannot be deployed.
+pub fn run(cli: &Cli, args: &ManifestsArgs) -> i32 {
+    match build(cli, args) {
+        Ok(m) => {
             print!("{}", m.to_yaml());
             0
         }
-        None => {
-            eprintln!(
-                "error: `{}` cannot be deployed; `anvil manifests` accepts {}",
-                args.controller,
-                RUNNABLE.join(", ")
-            );
+        Err(e) => {
+            eprintln!("error: {e}");
             2
         }
     }
@@ -384,16 +411,20 @@ pub fn lease_rules() -> Vec<PolicyRule> {
     policy_rules(&lease_permissions())
 }
 
-#[cfg(test)]
+#[cfg(all(test, feature = "examples"))]
 mod tests {
     use super::*;
+
+    fn build(args: &ManifestsArgs) -> Option<Manifests> {
+        super::build(&crate::registry::cli(), args).ok()
+    }
 
     fn args(controller: &str) -> ManifestsArgs {
         ManifestsArgs {
             controller: controller.into(),
             namespace: "anvil-system".into(),
             watch_namespace: None,
-            image: DEFAULT_IMAGE.into(),
+            image: None,
             metrics_port: 8080,
             no_crd: false,
             replicas: 2,

@@ -1,229 +1,254 @@
-//! The controllers `anvil` knows: name, description, how to verify it, how to print its CRD.
+//! The example controllers of this repository and the `anvil` binary's [`cli`]: a user of the
+//! same public API ([`Cli`], [`Controller`]) as an operator crate outside the repository.
 //!
 //! To add a controller, append a [`Controller`] to [`controllers`].
 
-use anvil_cluster_model::Scope;
-use anvil_cluster_model::esr::{CheckOptions, Report};
+use crate::controller::{RunContext, RunFuture, Runnable};
+use crate::{Cli, Controller};
+use anvil_shim::ShimConfig;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
 
-/// One verifiable controller.
-#[derive(Clone, Copy)]
-pub struct Controller {
-    /// Name on the command line (`anvil verify <name>`).
-    pub name: &'static str,
-    /// One line for `anvil list`.
-    pub description: &'static str,
-    /// The controller's default scope.
-    pub scope: fn() -> Scope,
-    /// Runs the checker within a scope (the default one, or one the user widened or narrowed
-    /// with flags or a scope file).
-    pub check: fn(Scope, &CheckOptions) -> Report,
-    /// The CRD as YAML, if the controller has one of its own.
-    pub crd: Option<fn() -> String>,
+/// The `anvil` binary: the example controllers, and `new`.
+pub fn cli() -> Cli {
+    controllers()
+        .into_iter()
+        .fold(Cli::new("anvil"), Cli::controller)
+        .about(env!("CARGO_PKG_DESCRIPTION"))
+        .version(env!("CARGO_PKG_VERSION"))
+        .image(crate::manifests::DEFAULT_IMAGE)
+        .with_new_command()
 }
 
-fn demo_crd() -> String {
-    serde_yaml::to_string(&anvil_demo::crd()).expect("the CRD serialises")
+/// The shim configuration of the demo: it owns ConfigMaps and StatefulSets; its requests
+/// read, create and update both, read the `DemoApp` and update its status.
+pub fn demo_config() -> ShimConfig {
+    anvil_shim::register_resource::<anvil_demo::DemoApp>();
+    ShimConfig::new("demo")
+        .owns::<ConfigMap>()
+        .owns::<StatefulSet>()
+        .may::<ConfigMap>(&["get", "create", "update"])
+        .may::<StatefulSet>(&["get", "create", "update"])
+        .may::<anvil_demo::DemoApp>(&["get"])
+        .may_status::<anvil_demo::DemoApp>(&["update"])
 }
 
-fn zookeeper_crd() -> String {
-    serde_yaml::to_string(&anvil_zookeeper::crd()).expect("the CRD serialises")
+fn run_zookeeper(ctx: RunContext) -> RunFuture {
+    let zk_address = ctx.option("zk-address").map(str::to_string);
+    Box::pin(anvil_zookeeper::run::run(
+        ctx.client, ctx.config, zk_address,
+    ))
 }
 
-fn rabbitmq_crd() -> String {
-    serde_yaml::to_string(&anvil_rabbitmq::crd()).expect("the CRD serialises")
+fn run_rabbitmq(ctx: RunContext) -> RunFuture {
+    Box::pin(anvil_rabbitmq::run::run(ctx.client, ctx.config))
 }
 
 /// Every controller, in `anvil list` order.
 pub fn controllers() -> Vec<Controller> {
     use anvil_demo::broken;
+    let demo_crd = anvil_demo::crd;
+    let zookeeper_crd = anvil_zookeeper::crd;
+    let rabbitmq_crd = anvil_rabbitmq::crd;
     vec![
-        Controller {
-            name: "demo",
-            description: "DemoApp: a ConfigMap and a StatefulSet kept in sync with the custom resource",
-            scope: anvil_demo::verify::default_scope,
-            check: |s, o| {
+        Controller::new(
+            "demo",
+            "DemoApp: a ConfigMap and a StatefulSet kept in sync with the custom resource",
+            anvil_demo::verify::default_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>("demo", s, o)
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-recreate",
-            description: "DemoApp deleted and re-created once, with crashes and dropped requests",
-            scope: anvil_demo::verify::recreate_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd)
+        .runs::<anvil_demo::DemoController>(demo_config),
+        Controller::new(
+            "demo-recreate",
+            "DemoApp deleted and re-created once, with crashes and dropped requests",
+            anvil_demo::verify::recreate_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>(
                     "demo-recreate",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-stale-update",
-            description: "broken demo: unconditional StatefulSet update built from a (stale) read",
-            scope: broken::stale_update_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "demo-stale-update",
+            "broken demo: unconditional StatefulSet update built from a (stale) read",
+            broken::stale_update_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<broken::StaleUpdate>(
                     "demo-stale-update",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-alreadyexists-fatal",
-            description: "broken demo: AlreadyExists on create (after a crash) is treated as fatal forever",
-            scope: broken::already_exists_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "demo-alreadyexists-fatal",
+            "broken demo: AlreadyExists on create (after a crash) is treated as fatal forever",
+            broken::already_exists_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<broken::AlreadyExistsFatal>(
                     "demo-alreadyexists-fatal",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-adopt-orphan",
-            description: "broken demo: adopts objects left behind by a deleted DemoApp of the same name",
-            scope: broken::adopt_orphan_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "demo-adopt-orphan",
+            "broken demo: adopts objects left behind by a deleted DemoApp of the same name",
+            broken::adopt_orphan_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<broken::AdoptOrphan>(
                     "demo-adopt-orphan",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-no-done-on-failure",
-            description: "broken demo: a failed write leaves the reconcile waiting forever",
-            scope: broken::no_done_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "demo-no-done-on-failure",
+            "broken demo: a failed write leaves the reconcile waiting forever",
+            broken::no_done_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<broken::NoDoneOnFailure>(
                     "demo-no-done-on-failure",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "demo-shared-config",
-            description: "broken demo: one ConfigMap name for every DemoApp (caught with two custom resources)",
-            scope: broken::shared_config_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "demo-shared-config",
+            "broken demo: one ConfigMap name for every DemoApp (caught with two custom resources)",
+            broken::shared_config_scope,
+            |s, o| {
                 anvil_demo::verify::verify_reconciler::<broken::SharedConfig>(
                     "demo-shared-config",
                     s,
                     o,
                 )
             },
-            crd: Some(demo_crd),
-        },
-        Controller {
-            name: "zookeeper",
-            description: "ZookeeperCluster: Services, ConfigMap, cluster-size znode (ZooKeeper API), StatefulSet, status",
-            scope: anvil_zookeeper::verify::default_scope,
-            check: |s, o| {
+        )
+        .crd(demo_crd),
+        Controller::new(
+            "zookeeper",
+            "ZookeeperCluster: Services, ConfigMap, cluster-size znode (ZooKeeper API), StatefulSet, status",
+            anvil_zookeeper::verify::default_scope,
+            |s, o| {
                 anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::ZookeeperController>(
                     "zookeeper",
                     s,
                     o,
                 )
             },
-            crd: Some(zookeeper_crd),
-        },
-        Controller {
-            name: "zookeeper-569",
-            description: "broken zookeeper: znode written only right after a StatefulSet write; a crash in between loses it (zookeeper-operator #569)",
-            scope: anvil_zookeeper::verify::default_scope,
-            check: |s, o| {
+        )
+        .crd(zookeeper_crd)
+        .runs_with::<anvil_zookeeper::ZookeeperCluster>(
+            anvil_zookeeper::run::shim_config,
+            run_zookeeper,
+        )
+        .run_option(
+            "zk-address",
+            "the ZooKeeper ensemble to talk to (`host:port`); default: the ensemble's client Service",
+        ),
+        Controller::new(
+            "zookeeper-569",
+            "broken zookeeper: znode written only right after a StatefulSet write; a crash in between loses it (zookeeper-operator #569)",
+            anvil_zookeeper::verify::default_scope,
+            |s, o| {
                 anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::broken::Zookeeper569>(
                     "zookeeper-569",
                     s,
                     o,
                 )
             },
-            crd: Some(zookeeper_crd),
-        },
-        Controller {
-            name: "zookeeper-adopt",
-            description: "broken zookeeper: updates a StatefulSet without checking its owner (CR deleted and re-created)",
-            scope: anvil_zookeeper::verify::recreate_scope,
-            check: |s, o| {
+        )
+        .crd(zookeeper_crd),
+        Controller::new(
+            "zookeeper-adopt",
+            "broken zookeeper: updates a StatefulSet without checking its owner (CR deleted and re-created)",
+            anvil_zookeeper::verify::recreate_scope,
+            |s, o| {
                 anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::broken::ZookeeperAdopt>(
                     "zookeeper-adopt",
                     s,
                     o,
                 )
             },
-            crd: Some(zookeeper_crd),
-        },
-        Controller {
-            name: "rabbitmq",
-            description: "RabbitmqCluster: Services, generated cookie/user Secrets, ConfigMaps, RBAC, a StatefulSet that never scales down, status",
-            scope: anvil_rabbitmq::verify::default_scope,
-            check: |s, o| {
+        )
+        .crd(zookeeper_crd),
+        Controller::new(
+            "rabbitmq",
+            "RabbitmqCluster: Services, generated cookie/user Secrets, ConfigMaps, RBAC, a StatefulSet that never scales down, status",
+            anvil_rabbitmq::verify::default_scope,
+            |s, o| {
                 anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::RabbitmqController>(
                     "rabbitmq", s, o,
                 )
             },
-            crd: Some(rabbitmq_crd),
-        },
-        Controller {
-            name: "rabbitmq-stale-scale-down",
-            description: "broken rabbitmq: unconditional StatefulSet writes from a stale CR snapshot scale the cluster down",
-            scope: anvil_rabbitmq::broken::stale_scale_down_scope,
-            check: |s, o| {
+        )
+        .crd(rabbitmq_crd)
+        .runs_with::<anvil_rabbitmq::RabbitmqCluster>(
+            anvil_rabbitmq::run::shim_config,
+            run_rabbitmq,
+        ),
+        Controller::new(
+            "rabbitmq-stale-scale-down",
+            "broken rabbitmq: unconditional StatefulSet writes from a stale CR snapshot scale the cluster down",
+            anvil_rabbitmq::broken::stale_scale_down_scope,
+            |s, o| {
                 anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::StaleScaleDown>(
                     "rabbitmq-stale-scale-down",
                     s,
                     o,
                 )
             },
-            crd: Some(rabbitmq_crd),
-        },
-        Controller {
-            name: "rabbitmq-cookie-rotation",
-            description: "broken rabbitmq: the Erlang cookie is regenerated on every reconcile",
-            scope: anvil_rabbitmq::broken::cookie_rotation_scope,
-            check: |s, o| {
+        )
+        .crd(rabbitmq_crd),
+        Controller::new(
+            "rabbitmq-cookie-rotation",
+            "broken rabbitmq: the Erlang cookie is regenerated on every reconcile",
+            anvil_rabbitmq::broken::cookie_rotation_scope,
+            |s, o| {
                 anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::CookieRotation>(
                     "rabbitmq-cookie-rotation",
                     s,
                     o,
                 )
             },
-            crd: Some(rabbitmq_crd),
-        },
-        Controller {
-            name: "rabbitmq-config-no-roll",
-            description: "broken rabbitmq: a configuration change never reaches the pod template, so the pods are not rolled",
-            scope: anvil_rabbitmq::broken::config_no_roll_scope,
-            check: |s, o| {
+        )
+        .crd(rabbitmq_crd),
+        Controller::new(
+            "rabbitmq-config-no-roll",
+            "broken rabbitmq: a configuration change never reaches the pod template, so the pods are not rolled",
+            anvil_rabbitmq::broken::config_no_roll_scope,
+            |s, o| {
                 anvil_rabbitmq::verify::verify_reconciler::<anvil_rabbitmq::broken::ConfigNoRoll>(
                     "rabbitmq-config-no-roll",
                     s,
                     o,
                 )
             },
-            crd: Some(rabbitmq_crd),
-        },
+        )
+        .crd(rabbitmq_crd),
     ]
-}
-
-impl Controller {
-    /// Runs the checker at the controller's default scope.
-    pub fn verify(&self, opts: &CheckOptions) -> Report {
-        (self.check)((self.scope)(), opts)
-    }
 }
 
 /// The controller called `name`.
 pub fn find(name: &str) -> Option<Controller> {
     controllers().into_iter().find(|c| c.name == name)
+}
+
+/// What `anvil run` and `anvil manifests` need of the runnable controller called `name`.
+pub fn runnable(name: &str) -> Option<Runnable> {
+    find(name)?.runnable().ok()
 }

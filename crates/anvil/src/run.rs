@@ -1,74 +1,19 @@
-//! `anvil run <controller>`: runs a controller against a real cluster through the shim, and
-//! `anvil crd <controller>`: prints its CRD.
+//! `run <controller>`: runs a controller against a real cluster through the shim, and
+//! `crd <controller>`: prints its CRD.
 
-use crate::registry;
-use anvil_objects::Kind;
-use anvil_shim::{Health, NoExternalShim, ShimConfig, ShimError};
-use k8s_openapi::api::apps::v1::StatefulSet;
-use k8s_openapi::api::core::v1::ConfigMap;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use crate::Cli;
+use crate::controller::RunContext;
+use anvil_shim::{Health, ShimConfig, ShimError};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// A controller `anvil run` can run (the broken variants cannot): what it needs on a cluster.
-pub struct Runnable {
-    /// Name on the command line.
-    pub name: &'static str,
-    /// The custom resource's kind.
-    pub cr: Kind,
-    /// Its CRD.
-    pub crd: CustomResourceDefinition,
-    /// The shim configuration `anvil run` uses: owned kinds (watches) and the permissions the
-    /// reconciler's requests need (checked against the model by `tests/permissions.rs`).
-    pub config: ShimConfig,
-}
-
-/// The shim configuration of the demo: it owns ConfigMaps and StatefulSets; its requests
-/// read, create and update both, read the `DemoApp` and update its status.
-pub fn demo_config() -> ShimConfig {
-    anvil_shim::register_resource::<anvil_demo::DemoApp>();
-    ShimConfig::new("demo")
-        .owns::<ConfigMap>()
-        .owns::<StatefulSet>()
-        .may::<ConfigMap>(&["get", "create", "update"])
-        .may::<StatefulSet>(&["get", "create", "update"])
-        .may::<anvil_demo::DemoApp>(&["get"])
-        .may_status::<anvil_demo::DemoApp>(&["update"])
-}
-
-/// The controllers `anvil run` and `anvil manifests` accept.
-pub const RUNNABLE: &[&str] = &["demo", "zookeeper", "rabbitmq"];
-
-/// The runnable controller called `name`.
-pub fn runnable(name: &str) -> Option<Runnable> {
-    Some(match name {
-        "demo" => Runnable {
-            name: "demo",
-            cr: Kind::of::<anvil_demo::DemoApp>(),
-            crd: anvil_demo::crd(),
-            config: demo_config(),
-        },
-        "zookeeper" => Runnable {
-            name: "zookeeper",
-            cr: Kind::of::<anvil_zookeeper::ZookeeperCluster>(),
-            crd: anvil_zookeeper::crd(),
-            config: anvil_zookeeper::run::shim_config(),
-        },
-        "rabbitmq" => Runnable {
-            name: "rabbitmq",
-            cr: Kind::of::<anvil_rabbitmq::RabbitmqCluster>(),
-            crd: anvil_rabbitmq::crd(),
-            config: anvil_rabbitmq::run::shim_config(),
-        },
-        _ => return None,
-    })
-}
-
-/// Arguments of `anvil run`.
+/// Arguments of `run` (a controller's own options, e.g. `--zk-address`, are added by
+/// [`Cli::command`] and collected in [`RunArgs::options`]).
 #[derive(clap::Args, Debug)]
 pub struct RunArgs {
-    /// The controller to run (`anvil list` names them; broken variants cannot be run).
+    /// The controller to run (`list` names them; broken variants cannot be run).
     pub controller: String,
     /// Kubeconfig to use (default: `$KUBECONFIG`, then `~/.kube/config`, then in-cluster).
     #[arg(long)]
@@ -79,13 +24,13 @@ pub struct RunArgs {
     /// Seconds between successful reconciles of the same object.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..))]
     pub requeue_seconds: u64,
+    /// Seconds one Kubernetes request of a reconcile (or the readiness probe) may take before
+    /// it fails with `Timeout` (an API server that hangs cannot stall reconciles forever).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub request_timeout_seconds: u64,
     /// Fault injection: exit (code 86) right after the N-th mutating request of a reconcile.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     pub crash_after_writes: Option<u64>,
-    /// ZooKeeper controller only: the ZooKeeper ensemble to talk to (`host:port`); default: the
-    /// ensemble's client Service.
-    #[arg(long)]
-    pub zk_address: Option<String>,
     /// Serve Prometheus metrics on `/metrics`, and `/healthz` and `/readyz`, on this port
     /// (0: any free port, logged).
     #[arg(long)]
@@ -96,7 +41,7 @@ pub struct RunArgs {
     /// Reconcile only while holding a Lease, so that several replicas can run (one leads).
     #[arg(long)]
     pub leader_election: bool,
-    /// The Lease's name (default: `anvil-<controller>`).
+    /// The Lease's name (default: `<command>-<controller>`, e.g. `anvil-demo`).
     #[arg(long, requires = "leader_election")]
     pub lease_name: Option<String>,
     /// The Lease's namespace.
@@ -109,6 +54,9 @@ pub struct RunArgs {
     /// this long after the leader died.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..))]
     pub lease_duration_seconds: u64,
+    /// The controller's own run options that were given (by long flag).
+    #[arg(skip)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// Arguments of `anvil crd`.
@@ -118,43 +66,63 @@ pub struct CrdArgs {
     pub controller: String,
 }
 
-/// `anvil crd`: prints the CRD YAML; exit code 2 for an unknown controller.
-pub fn crd(args: &CrdArgs) -> i32 {
-    match registry::find(&args.controller).and_then(|c| c.crd) {
-        Some(crd) => {
-            print!("{}", crd());
+/// `crd`: prints the CRD YAML; exit code 2 for an unknown controller or one without a CRD.
+pub fn crd(cli: &Cli, args: &CrdArgs) -> i32 {
+    match cli.find(&args.controller).and_then(|c| c.crd_yaml()) {
+        Some(yaml) => {
+            print!("{yaml}");
             0
+        }
+        None if cli.find(&args.controller).is_some() => {
+            eprintln!("error: `{}` has no CRD of its own", args.controller);
+            2
         }
         None => {
             eprintln!(
-                "error: unknown controller `{}`; `anvil list` names them",
-                args.controller
+                "error: unknown controller `{}`; `{} list` names them",
+                args.controller,
+                cli.name()
             );
             2
         }
     }
 }
 
-/// `anvil run`: exit code 0 after a graceful shutdown, 86 after an injected crash, 2 for
-/// usage errors, 1 for any other failure (unreachable cluster, missing CRD...).
-pub fn run(args: &RunArgs) -> i32 {
-    let runner = match args.controller.as_str() {
-        name if RUNNABLE.contains(&name) => name,
-        other if registry::find(other).is_some() => {
-            eprintln!(
-                "error: `{other}` is a deliberately broken variant kept for verification; it cannot be run"
-            );
-            return 2;
-        }
-        other => {
-            eprintln!("error: unknown controller `{other}`; `anvil list` names them");
+/// `run`: exit code 0 after a graceful shutdown, 86 after an injected crash, 2 for usage
+/// errors, 1 for any other failure (unreachable cluster, missing CRD...).
+pub fn run(cli: &Cli, args: &RunArgs) -> i32 {
+    let Some(c) = cli.find(&args.controller) else {
+        eprintln!(
+            "error: unknown controller `{}`; `{} list` names them",
+            args.controller,
+            cli.name()
+        );
+        return 2;
+    };
+    let runnable = match c.runnable() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
             return 2;
         }
     };
-    if args.zk_address.is_some() && runner != "zookeeper" {
-        eprintln!("error: --zk-address only applies to the zookeeper controller");
-        return 2;
+    for flag in args.options.keys() {
+        if !c.run_options.iter().any(|o| o.long == flag) {
+            let users: Vec<_> = cli
+                .controllers()
+                .iter()
+                .filter(|x| x.run_options.iter().any(|o| o.long == flag))
+                .map(|x| x.name)
+                .collect();
+            eprintln!(
+                "error: --{flag} only applies to the {} controller{}",
+                users.join(", "),
+                if users.len() == 1 { "" } else { "s" }
+            );
+            return 2;
+        }
     }
+    let runner = c.runner.clone().expect("checked above");
     init_tracing();
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -166,11 +134,14 @@ pub fn run(args: &RunArgs) -> i32 {
             return 1;
         }
     };
-    match rt.block_on(run_async(runner, args)) {
+    let lease = format!("{}-{}", cli.name(), c.name);
+    match rt.block_on(run_async(runnable, runner.run, &lease, args)) {
         Ok(()) => 0,
         Err(ShimError::CrdMissing { crd }) => {
             eprintln!(
-                "error: CRD {crd} is not installed; run `anvil crd {runner} | kubectl apply -f -`"
+                "error: CRD {crd} is not installed; run `{} crd {} | kubectl apply -f -`",
+                cli.name(),
+                c.name
             );
             1
         }
@@ -184,6 +155,7 @@ pub fn run(args: &RunArgs) -> i32 {
 fn configure(
     config: ShimConfig,
     args: &RunArgs,
+    lease: &str,
     health: &Option<std::sync::Arc<Health>>,
 ) -> ShimConfig {
     let config = match health {
@@ -196,9 +168,7 @@ fn configure(
             format!("{host}-{}", std::process::id())
         });
         let mut le = anvil_shim::LeaderElection::new(
-            args.lease_name
-                .clone()
-                .unwrap_or_else(|| format!("anvil-{}", args.controller)),
+            args.lease_name.clone().unwrap_or_else(|| lease.to_string()),
             args.lease_namespace.clone(),
             identity,
         );
@@ -210,6 +180,7 @@ fn configure(
     };
     let config = config
         .with_requeue_after(Duration::from_secs(args.requeue_seconds))
+        .with_request_timeout(Duration::from_secs(args.request_timeout_seconds))
         .with_crash_after_writes(args.crash_after_writes.map(|n| n as usize));
     match &args.namespace {
         Some(ns) => config.with_namespace(ns),
@@ -217,7 +188,12 @@ fn configure(
     }
 }
 
-async fn run_async(runner: &str, args: &RunArgs) -> Result<(), ShimError> {
+async fn run_async(
+    r: crate::controller::Runnable,
+    run: fn(RunContext) -> crate::controller::RunFuture,
+    lease: &str,
+    args: &RunArgs,
+) -> Result<(), ShimError> {
     let health = match args.metrics_port {
         Some(port) => {
             let health = Health::new();
@@ -230,20 +206,15 @@ async fn run_async(runner: &str, args: &RunArgs) -> Result<(), ShimError> {
         None => None,
     };
     let cluster = anvil_shim::connect(args.kubeconfig.as_deref()).await?;
-    let r = runnable(runner).expect("checked by the caller");
     let crd_name = r.crd.metadata.name.clone().unwrap_or_default();
     anvil_shim::check_cluster(&cluster.client, &cluster.url, &crd_name).await?;
-    let config = configure(r.config, args, &health);
-    match runner {
-        "zookeeper" => {
-            anvil_zookeeper::run::run(cluster.client, config, args.zk_address.clone()).await
-        }
-        "rabbitmq" => anvil_rabbitmq::run::run(cluster.client, config).await,
-        _ => {
-            anvil_shim::run::<anvil_demo::DemoController>(cluster.client, config, NoExternalShim)
-                .await
-        }
-    }
+    let config = configure(r.config, args, lease, &health);
+    run(RunContext {
+        client: cluster.client,
+        config,
+        options: args.options.clone(),
+    })
+    .await
 }
 
 fn init_tracing() {

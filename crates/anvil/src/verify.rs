@@ -1,6 +1,7 @@
-//! `anvil verify <controller>`.
+//! `verify <controller>`: the checker at the controller's scope (adjusted by flags or a scope
+//! file), the report as text or JSON (and HTML), and the exit codes.
 
-use crate::registry;
+use crate::Cli;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 use anvil_cluster_model::render::trace_text;
 use clap::{Args, ValueEnum};
@@ -33,7 +34,7 @@ pub enum Format {
 /// Arguments of `anvil verify`.
 #[derive(Args, Debug, Clone)]
 pub struct VerifyArgs {
-    /// The controller to verify (see `anvil list`).
+    /// The controller to verify (`list` names them).
     pub controller: String,
     /// Stop (incomplete, exit code 3) after this many distinct states.
     #[arg(long)]
@@ -322,10 +323,10 @@ pub fn report_json(r: &Report) -> serde_json::Value {
     })
 }
 
-/// Runs `anvil verify`; returns the exit code.
-pub fn run(args: &VerifyArgs) -> i32 {
-    let Some(c) = registry::find(&args.controller) else {
-        let names: Vec<_> = registry::controllers().iter().map(|c| c.name).collect();
+/// Runs `verify` for a controller of `cli`; returns the exit code.
+pub fn run(cli: &Cli, args: &VerifyArgs) -> i32 {
+    let Some(c) = cli.find(&args.controller) else {
+        let names: Vec<_> = cli.controllers().iter().map(|c| c.name).collect();
         eprintln!(
             "error: unknown controller {:?}; known controllers: {}",
             args.controller,

@@ -14,8 +14,8 @@
 //! `zookeeper-569` runs on its crash-only scope in debug builds (its default scope in
 //! release).
 
-use anvil_cli::registry;
-use anvil_cli::report::write_html;
+use anvil::registry;
+use anvil::report::write_html;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 use anvil_cluster_model::render::{LANES, Trace, TraceStep, lane_of};
 use anvil_cluster_model::{Faults, Scope};

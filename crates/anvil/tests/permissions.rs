@@ -91,7 +91,7 @@ fn beyond_the_scope(controller: &str) -> Vec<(Permission, &'static str)> {
 }
 
 fn assert_declared_exactly(controller: &str, observed: BTreeSet<Permission>) {
-    let r = anvil_cli::run::runnable(controller).unwrap();
+    let r = anvil::registry::runnable(controller).unwrap();
     let mut declared = r.config.permissions.clone();
     for (p, why) in beyond_the_scope(controller) {
         assert!(
@@ -123,7 +123,7 @@ fn assert_declared_exactly(controller: &str, observed: BTreeSet<Permission>) {
 
 #[test]
 fn demo_declares_exactly_the_permissions_of_its_requests() {
-    let _ = anvil_cli::run::runnable("demo");
+    let _ = anvil::registry::runnable("demo");
     let scope = request_faults(anvil_demo::verify::default_scope());
     let seen = observed(
         anvil_demo::verify::spec::<anvil_demo::DemoController>("demo"),
@@ -134,7 +134,7 @@ fn demo_declares_exactly_the_permissions_of_its_requests() {
 
 #[test]
 fn zookeeper_declares_exactly_the_permissions_of_its_requests() {
-    let _ = anvil_cli::run::runnable("zookeeper");
+    let _ = anvil::registry::runnable("zookeeper");
     let scope = request_faults(anvil_zookeeper::verify::default_scope());
     let seen = observed(
         anvil_zookeeper::verify::spec::<anvil_zookeeper::ZookeeperController>("zookeeper"),
@@ -145,7 +145,7 @@ fn zookeeper_declares_exactly_the_permissions_of_its_requests() {
 
 #[test]
 fn rabbitmq_declares_exactly_the_permissions_of_its_requests() {
-    let _ = anvil_cli::run::runnable("rabbitmq");
+    let _ = anvil::registry::runnable("rabbitmq");
     // Faults are left out here: with three specs and two edits they make the search too
     // long for a debug build (over 5 minutes), and a failed request only ends the chain's
     // reconcile: no request of a new kind or verb follows one (see the demo and ZooKeeper).

@@ -5,7 +5,7 @@
 //! the reductions is a validated counterexample of the unreduced model too (the trace
 //! validator replays it step by step).
 
-use anvil_cli::registry;
+use anvil::registry;
 use anvil_cluster_model::Scope;
 use anvil_cluster_model::esr::{CheckOptions, Report};
 

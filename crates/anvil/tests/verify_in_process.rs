@@ -1,7 +1,7 @@
 //! `verify` in-process: the demo holds, every broken variant is caught with a counterexample
 //! the trace validator accepts.
 
-use anvil_cli::registry;
+use anvil::registry;
 use anvil_cluster_model::esr::CheckOptions;
 use anvil_cluster_model::{Faults, Scope};
 use anvil_demo::DemoController;

@@ -228,6 +228,26 @@ pub struct Running {
 }
 
 impl Running {
+    /// Starts `cmd` with its stderr written to `log` (removed on drop) and stdout discarded.
+    pub fn spawn(cmd: &mut Command, log: PathBuf) -> Running {
+        let file = std::fs::File::create(&log).unwrap();
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(file))
+            .spawn()
+            .expect("the controller starts");
+        Running {
+            child,
+            log,
+            pod_name: String::new(),
+        }
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `kill -9`.
     pub fn kill9(&mut self) {
         let _ = self.child.kill();
