@@ -1,6 +1,10 @@
 //! `anvil new` end to end: a crate scaffolded into a temporary directory outside this
 //! workspace, depending on this checkout by path, builds; its own command verifies its
-//! controller (exit code 0, ESR holds); its `cargo test` passes; it is `cargo fmt` clean.
+//! controller (exit code 0, ESR holds); its `cargo test` passes; it is `cargo fmt` clean; and
+//! it runs on the real control plane the way its own manifests deploy it (the manifests
+//! applied, the command started with the Deployment's arguments and environment under a token
+//! of the generated ServiceAccount, as the image's entrypoint would be): a `Website` converges,
+//! an edit of it too, with no `Forbidden` in the log.
 //!
 //! The nested build resolves the same dependency versions as this workspace (`anvil new` copies
 //! the checkout's `Cargo.lock`, and the test checks that no other version crept in) and uses a
@@ -9,10 +13,23 @@
 //! hold), so that re-runs are incremental. It runs `--offline` when every crate it needs is
 //! already in Cargo's cache, and online otherwise. A missing `cargo` fails the test.
 
+mod support;
+
+use anvil_testenv::ControlPlane;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
+use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+use support::{
+    apply_all, eventually, free_port, http_get, of_kind, parse_documents,
+    service_account_kubeconfig, start_command_like_deployment,
+};
 
 const NAME: &str = "my-operator";
 
@@ -262,6 +279,125 @@ fn a_scaffolded_operator_builds_verifies_and_passes_its_tests() {
     assert_ok(
         "cargo fmt --check",
         &cargo(&dir, false, &["fmt", "--check"]),
+    );
+
+    runs_like_its_deployment(&bin, &dir);
+}
+
+/// Whether `obj` names the object with `uid` as its controller.
+fn controlled_by(obj: &Value, uid: &str) -> bool {
+    obj["metadata"]["ownerReferences"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|r| r["controller"] == true && r["uid"] == uid)
+}
+
+/// Deploys the scaffolded operator as its manifests say (the image's entrypoint is the
+/// command: checked in its Dockerfile) and checks that a `Website` and an edit of it converge.
+fn runs_like_its_deployment(bin: &Path, dir: &Path) {
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).expect("the Dockerfile");
+    assert!(
+        dockerfile.contains(&format!("ENTRYPOINT [\"/usr/local/bin/{NAME}\"]"))
+            && dockerfile.contains(&format!("cp target/release/{NAME} ")),
+        "{dockerfile}"
+    );
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+        .block_on(converges_on_the_control_plane(bin));
+}
+
+async fn converges_on_the_control_plane(bin: &Path) {
+    let cp = ControlPlane::shared().unwrap_or_else(|e| panic!("the control plane must start: {e}"));
+    let client = cp.client().await.expect("a client");
+    let ns = cp.fresh_namespace("scaffold").await.expect("a namespace");
+    let port = free_port();
+    let port_arg = port.to_string();
+    let out = Command::new(bin)
+        .args(["manifests", "website", "--namespace", &ns])
+        .args(["--watch-namespace", &ns, "--metrics-port", &port_arg])
+        .output()
+        .expect("run manifests");
+    assert_ok("manifests website", &out);
+    let docs = parse_documents(&text(&out.stdout));
+    let container = &of_kind(&docs, "Deployment")[0]["spec"]["template"]["spec"]["containers"][0];
+    assert!(
+        container.get("command").is_none(),
+        "the image's entrypoint must run: {container}"
+    );
+    assert_eq!(container["args"][0], "run", "{container}");
+    assert_eq!(container["args"][1], "website", "{container}");
+    apply_all(cp, &client, &docs).await;
+    let account = of_kind(&docs, "ServiceAccount")[0]["metadata"]["name"]
+        .as_str()
+        .expect("the ServiceAccount's name")
+        .to_string();
+    let kubeconfig = service_account_kubeconfig(cp, &client, &ns, &account).await;
+    let running = start_command_like_deployment(bin, &docs, &kubeconfig, &[]);
+
+    let gvk = GroupVersionKind::gvk(&format!("{NAME}.example.com"), "v1", "Website");
+    let sites: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), &ns, &ApiResource::from_gvk(&gvk));
+    let site = DynamicObject::new("web", &ApiResource::from_gvk(&gvk))
+        .within(&ns)
+        .data(json!({"spec": {"replicas": 2, "image": "nginx:1", "content": "hello"}}));
+    let site = sites
+        .create(&PostParams::default(), &site)
+        .await
+        .expect("the Website is accepted");
+    let uid = site.metadata.uid.clone().expect("a uid");
+    let config_maps: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), &ns);
+
+    let converged = |content: &'static str| {
+        let (config_maps, stateful_sets, sites, uid) = (&config_maps, &stateful_sets, &sites, &uid);
+        move || async move {
+            let (Ok(Some(cm)), Ok(Some(sts)), Ok(site)) = (
+                config_maps.get_opt("web-content").await,
+                stateful_sets.get_opt("web").await,
+                sites.get("web").await,
+            ) else {
+                return false;
+            };
+            let (cm, sts) = (json!(cm), json!(sts));
+            controlled_by(&cm, uid)
+                && controlled_by(&sts, uid)
+                && cm["data"]["index.html"] == content
+                && sts["spec"]["replicas"] == 2
+                && sts["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1"
+                && site.data["status"]["readyReplicas"].is_i64()
+        }
+    };
+    let timeout = Duration::from_secs(90);
+    eventually(timeout, converged("hello"), || {
+        format!("the Website did not converge:\n{}", running.logs())
+    })
+    .await;
+    sites
+        .patch(
+            "web",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"content": "bye"}})),
+        )
+        .await
+        .expect("the edit is accepted");
+    eventually(timeout, converged("bye"), || {
+        format!("the edited Website did not converge:\n{}", running.logs())
+    })
+    .await;
+    assert_eq!(
+        http_get(port, "/readyz").map(|(code, _)| code),
+        Some(200),
+        "{}",
+        running.logs()
+    );
+    let logs = running.logs();
+    assert!(
+        !logs.contains("Forbidden") && !logs.contains("forbidden"),
+        "{logs}"
     );
 }
 

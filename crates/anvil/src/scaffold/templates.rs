@@ -26,11 +26,13 @@ macro_rules! template {
     };
 }
 
-/// Every file of the template. (`Cargo.toml` and `.gitignore` have other names in the
+/// Every file of the template. (`Cargo.toml`, `.gitignore` and `.dockerignore` have other names in the
 /// repository, so that Cargo and git do not take them for the repository's own.)
 pub const FILES: &[Template] = &[
     template!("Cargo.toml", "Cargo.toml.tmpl"),
     template!(".gitignore", "gitignore"),
+    template!(".dockerignore", "dockerignore"),
+    template!("Dockerfile", "Dockerfile"),
     template!("README.md", "README.md"),
     template!("src/main.rs", "src/main.rs"),
     template!("src/lib.rs", "src/lib.rs"),

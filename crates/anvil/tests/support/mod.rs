@@ -98,8 +98,12 @@ pub fn manifests(args: &[&str]) -> Vec<Value> {
         "anvil {all:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let text = String::from_utf8(out.stdout).expect("UTF-8 YAML");
-    serde_yaml::Deserializer::from_str(&text)
+    parse_documents(&String::from_utf8(out.stdout).expect("UTF-8 YAML"))
+}
+
+/// Multi-document YAML (what `manifests` prints), one JSON value per document.
+pub fn parse_documents(text: &str) -> Vec<Value> {
+    serde_yaml::Deserializer::from_str(text)
         .map(|d| {
             let v: serde_yaml::Value = serde::Deserialize::deserialize(d).expect("YAML document");
             serde_json::to_value(v).expect("YAML is JSON")
@@ -277,6 +281,22 @@ impl Drop for Running {
 /// the downward API get stand-ins), `KUBECONFIG` pointing at `kubeconfig` (in a pod: the
 /// mounted ServiceAccount token), plus `extra` arguments.
 pub fn start_like_deployment(docs: &[Value], kubeconfig: &PathBuf, extra: &[&str]) -> Running {
+    start_command_like_deployment(
+        std::path::Path::new(env!("CARGO_BIN_EXE_anvil")),
+        docs,
+        kubeconfig,
+        extra,
+    )
+}
+
+/// [`start_like_deployment`] for another operator command than `anvil` (the image's
+/// entrypoint), e.g. one built outside this workspace.
+pub fn start_command_like_deployment(
+    command: &std::path::Path,
+    docs: &[Value],
+    kubeconfig: &PathBuf,
+    extra: &[&str],
+) -> Running {
     let deployment = of_kind(docs, "Deployment")[0];
     let container = &deployment["spec"]["template"]["spec"]["containers"][0];
     let args: Vec<String> = container["args"]
@@ -285,7 +305,7 @@ pub fn start_like_deployment(docs: &[Value], kubeconfig: &PathBuf, extra: &[&str
         .iter()
         .map(|a| a.as_str().unwrap().to_string())
         .collect();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_anvil"));
+    let mut cmd = Command::new(command);
     cmd.args(&args).args(extra);
     cmd.env_remove("RUST_LOG");
     let mut pod_name = String::new();
