@@ -14,7 +14,7 @@ use crate::model::{ClusterMachine, MatchesFn, ModelReconciler, StateOf, typed};
 use crate::render::{Trace, render_trace_matching};
 use crate::scope::Scope;
 pub use anvil_checker::Progress;
-use anvil_checker::{Checker, Property, PropertyStatus};
+use anvil_checker::{Checker, Counterexample, Machine, Property, PropertyStatus};
 use anvil_reconciler::Reconciler;
 use serde::Serialize;
 use std::sync::Arc;
@@ -148,7 +148,15 @@ impl Coverage {
     fn gaps_where(&self, keep: impl Fn(&SpecCoverage) -> bool) -> Vec<String> {
         let crs: std::collections::BTreeSet<&str> =
             self.specs.iter().map(|c| c.cr.as_str()).collect();
-        let per_cr = self.specs.len() / crs.len().max(1);
+        // the index of each entry among its custom resource's specs
+        let index: Vec<usize> = (0..self.specs.len())
+            .map(|i| {
+                self.specs[..i]
+                    .iter()
+                    .filter(|c| c.cr == self.specs[i].cr)
+                    .count()
+            })
+            .collect();
         self.specs
             .iter()
             .enumerate()
@@ -164,7 +172,7 @@ impl Coverage {
                 } else {
                     String::new()
                 };
-                format!("{which}spec #{} {}: {what}", i % per_cr.max(1), c.spec)
+                format!("{which}spec #{} {}: {what}", index[i], c.spec)
             })
             .collect()
     }
@@ -262,6 +270,7 @@ where
     if m.scope.specs.is_empty() {
         return Err("the scope has no spec".into());
     }
+    crate::model::initial_etcd(&m.kinds, &m.scope)?;
     for (i, spec) in m.scope.specs.iter().enumerate() {
         let obj = m.cr_object(spec);
         let mut etcd = crate::api::Etcd::new();
@@ -368,10 +377,47 @@ where
     props
 }
 
-/// Per-spec coverage flags, filled by a property that is true on every state.
-struct CoverageProbe {
-    premise: Vec<AtomicBool>,
-    matched: Vec<AtomicBool>,
+/// Per-spec coverage flags, filled by a property that is true on every state (one cell per
+/// custom resource and spec, see [`CoverageProbe::new`]).
+pub struct CoverageProbe {
+    /// Some reachable state had the cell's CR alive with the cell's spec.
+    pub premise: Vec<AtomicBool>,
+    /// ... and the desired state.
+    pub matched: Vec<AtomicBool>,
+}
+
+impl CoverageProbe {
+    /// A probe of `cells` cells, all unset.
+    pub fn new(cells: usize) -> Self {
+        CoverageProbe {
+            premise: (0..cells).map(|_| AtomicBool::new(false)).collect(),
+            matched: (0..cells).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+}
+
+/// The properties of one run and how to report them: the input of [`check_and_report`],
+/// shared by the single-controller [`verify`] and the controller-set
+/// [`crate::esr_set::verify_set`].
+pub struct Checked<'a, M: Machine> {
+    /// Controller (or set) name.
+    pub controller: String,
+    /// The scope.
+    pub scope: Scope,
+    /// The modelling assumptions to print.
+    pub assumptions: Vec<String>,
+    /// The properties, each reported.
+    pub props: Vec<Property<M>>,
+    /// The coverage property (true everywhere; fills `probe`).
+    pub coverage: Property<M>,
+    /// Its flags.
+    pub probe: Arc<CoverageProbe>,
+    /// The coverage cells: (custom resource name, spec), in probe order.
+    pub cells: Vec<(String, serde_json::Value)>,
+    /// For each ESR property's name: the custom resource it is about.
+    pub esr_crs: Vec<(String, String)>,
+    /// Renders a counterexample of a property (with the custom resource of an ESR property).
+    pub render: &'a dyn Fn(&Counterexample<M>, Option<&str>) -> Trace,
 }
 
 fn coverage_property<R, X>(
@@ -440,14 +486,55 @@ where
         };
     }
     let props = properties(&m, &spec);
-    let cells = m.cr_count() * scope.specs.len();
-    let probe = Arc::new(CoverageProbe {
-        premise: (0..cells).map(|_| AtomicBool::new(false)).collect(),
-        matched: (0..cells).map(|_| AtomicBool::new(false)).collect(),
-    });
+    let cells: Vec<(String, serde_json::Value)> = scope
+        .cr_names()
+        .into_iter()
+        .flat_map(|cr| scope.specs.iter().map(move |s| (cr.clone(), s.clone())))
+        .collect();
+    let probe = Arc::new(CoverageProbe::new(cells.len()));
+    let names = scope.cr_names();
+    let esr_crs = (0..names.len())
+        .map(|c| (esr_name(&scope, c), names[c].clone()))
+        .collect();
+    let render = |cx: &Counterexample<ClusterMachine<R, X>>, cr: Option<&str>| {
+        let cr = cr.and_then(|n| names.iter().position(|x| x == n));
+        render_trace_matching(&m, cx, &spec.matches, cr)
+    };
+    check_and_report(
+        &m,
+        Checked {
+            controller: spec.name.clone(),
+            scope: scope.clone(),
+            assumptions,
+            coverage: coverage_property(&m, &spec, probe.clone()),
+            props,
+            probe,
+            cells,
+            esr_crs,
+            render: &render,
+        },
+        opts,
+    )
+}
+
+/// Runs the checker on `m` for the properties of `c` and reports each property's verdict with
+/// completeness, coverage (an ESR property whose custom resource has coverage gaps is
+/// `vacuous`), counts, and a rendered, validated counterexample.
+pub fn check_and_report<M: Machine>(m: &M, c: Checked<'_, M>, opts: &CheckOptions) -> Report {
+    let Checked {
+        controller,
+        scope,
+        assumptions,
+        props,
+        coverage,
+        probe,
+        cells,
+        esr_crs,
+        render,
+    } = c;
     let mut all = props.clone();
-    all.push(coverage_property(&m, &spec, probe.clone()));
-    let mut c = Checker::new(&m).properties(all);
+    all.push(coverage);
+    let mut c = Checker::new(m).properties(all);
     if let Some(n) = opts.state_limit {
         c = c.state_limit(n);
     }
@@ -467,21 +554,18 @@ where
         _ => None,
     };
     let coverage = Coverage {
-        specs: scope
-            .cr_names()
+        specs: cells
             .into_iter()
-            .flat_map(|cr| scope.specs.iter().map(move |s| (cr.clone(), s)))
             .enumerate()
-            .map(|(i, (cr, s))| SpecCoverage {
+            .map(|(i, (cr, spec))| SpecCoverage {
                 cr,
-                spec: s.clone(),
+                spec,
                 premise_reached: probe.premise[i].load(Ordering::Relaxed),
                 desired_state_reached: probe.matched[i].load(Ordering::Relaxed),
             })
             .collect(),
         complete: r.complete,
     };
-    let names = scope.cr_names();
     let bound_hit = r
         .properties
         .iter()
@@ -508,14 +592,16 @@ where
             }
             let cx = if verdict == "violated" { cx } else { None };
             // an ESR property is vacuous when its own CR's coverage has gaps
-            let gaps = (0..names.len())
-                .find(|c| esr_name(&scope, *c) == *name)
-                .map_or_else(Vec::new, |c| coverage.gaps_of(&names[c]));
+            let cr = esr_crs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, cr)| cr.as_str());
+            let gaps = cr.map_or_else(Vec::new, |cr| coverage.gaps_of(cr));
             if verdict == "holds" && !gaps.is_empty() {
                 verdict = "vacuous";
                 why = Some(format!("coverage gaps: {}", gaps.join("; ")));
             }
-            let validation = cx.map(|cx| anvil_checker::validate(&m, p, cx));
+            let validation = cx.map(|cx| anvil_checker::validate(m, p, cx));
             PropertyReport {
                 property: name.clone(),
                 formula: p.kind_name().to_string(),
@@ -534,17 +620,14 @@ where
                         })
                     })
                 }),
-                counterexample: cx.map(|cx| {
-                    let cr = (0..names.len()).find(|c| esr_name(&scope, *c) == *name);
-                    render_trace_matching(&m, cx, &spec.matches, cr)
-                }),
+                counterexample: cx.map(|cx| render(cx, cr)),
                 counterexample_validated: validation.as_ref().map(|v| v.is_ok()),
                 validation_error: validation.and_then(|v| v.err()),
             }
         })
         .collect();
     Report {
-        controller: spec.name,
+        controller,
         scope,
         assumptions,
         config_error: None,
