@@ -203,7 +203,12 @@ where
 
 /// `anvil verify fluentbit-config` within `scope`.
 pub fn verify_config(name: &str, scope: Scope, opts: &CheckOptions) -> Report {
-    let spec = ControllerSpec::<FluentBitConfigController, NoExternalModel> {
+    esr::verify(config_spec(name), scope, opts)
+}
+
+/// The harness description of the FluentBitConfig controller checked alone.
+pub fn config_spec(name: &str) -> ControllerSpec<FluentBitConfigController, NoExternalModel> {
+    ControllerSpec {
         name: name.into(),
         kinds: kinds(),
         external: NoExternalModel,
@@ -212,8 +217,7 @@ pub fn verify_config(name: &str, scope: Scope, opts: &CheckOptions) -> Report {
         step_invariants: Vec::new(),
         no_foreign_writes: true,
         no_lost_updates: true,
-    };
-    esr::verify(spec, scope, opts)
+    }
 }
 
 /// The kinds the FluentBit controller reads (besides its own custom resource).
