@@ -275,9 +275,10 @@ pub fn verify_fluent(name: &str, scope: Scope, opts: &CheckOptions) -> Report {
     verify_pair::<Fluent>(name, scope, opts)
 }
 
-/// The scope of `anvil verify fluent-early-daemonset`: the FluentBit created first, then its
-/// configuration; no faults are needed to show the bug.
-pub fn early_daemon_set_scope() -> Scope {
+/// The scope of the broken variants (`anvil verify fluent-early-daemonset`,
+/// `fluent-config-writes-daemonset`): both custom resources created in any order, no faults
+/// (none is needed to show either bug).
+pub fn broken_scope() -> Scope {
     let mut s = fluent_scope();
     s.faults = Faults::default();
     s.max_stale_requests = 0;

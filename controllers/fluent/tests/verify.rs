@@ -8,7 +8,7 @@ use anvil_cluster_model::esr::CheckOptions;
 use anvil_cluster_model::render::trace_text;
 use anvil_cluster_model::{Faults, Report, Scope};
 use anvil_fluent::verify::{
-    self, early_daemon_set_scope, fluent_scope, verify_config, verify_config_writes_daemon_set,
+    self, broken_scope, fluent_scope, verify_config, verify_config_writes_daemon_set,
     verify_early_daemon_set, verify_fluent, verify_fluent_bit,
 };
 use anvil_fluent::{FluentBitConfigController, FluentBitController};
@@ -58,9 +58,9 @@ fn caught(r: &Report, property: &str, mentions: &str) {
 
 /// Both controllers in one model, each custom resource created once, no faults.
 fn no_faults() -> Scope {
-    let mut s = fluent_scope();
-    s.faults = Faults::default();
-    s.max_stale_requests = 0;
+    let s = broken_scope();
+    assert_eq!(s.faults, Faults::default());
+    assert_eq!(s.specs, fluent_scope().specs);
     s
 }
 
@@ -118,7 +118,7 @@ fn the_config_controller_holds_alone() {
 
 #[test]
 fn a_daemonset_created_before_its_config_is_caught() {
-    let r = verify_early_daemon_set(early_daemon_set_scope(), &CheckOptions::default());
+    let r = verify_early_daemon_set(broken_scope(), &CheckOptions::default());
     caught(&r, "esr:fluent-bit", "DaemonSet");
     assert!(r.violated());
 }

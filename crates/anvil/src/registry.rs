@@ -284,14 +284,14 @@ pub fn controllers() -> Vec<Controller> {
         Controller::new(
             "fluent-early-daemonset",
             "broken fluent: the DaemonSet is created before the config Secret exists and its mount is never fixed",
-            anvil_fluent::verify::early_daemon_set_scope,
+            anvil_fluent::verify::broken_scope,
             anvil_fluent::verify::verify_early_daemon_set,
         )
         .crd(anvil_fluent::fluent_bit_crd),
         Controller::new(
             "fluent-config-writes-daemonset",
             "broken fluent: the FluentBitConfig controller writes into the FluentBit controller's DaemonSet",
-            anvil_fluent::verify::fluent_scope,
+            anvil_fluent::verify::broken_scope,
             anvil_fluent::verify::verify_config_writes_daemon_set,
         )
         .crd(anvil_fluent::fluent_bit_crd),

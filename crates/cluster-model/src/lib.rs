@@ -16,6 +16,7 @@
 //! * [`external`]: the external-system hook.
 
 pub mod api;
+pub mod check;
 pub mod crd;
 pub mod esr;
 pub mod esr_set;
