@@ -185,3 +185,40 @@ fn a_set_of_one_explores_the_same_states_as_the_single_machine() {
     assert_eq!(a.states, b.states);
     assert_eq!(a.transitions, b.transitions);
 }
+
+/// The model's reductions stay verdict-preserving with two controllers: every property gets
+/// the same verdict with and without them (crashes of each controller and dropped requests,
+/// no stale request), for the pair and for a broken variant.
+#[test]
+fn the_reductions_keep_every_verdict_with_two_controllers() {
+    let mut s = no_faults();
+    s.faults.crash = true;
+    s.faults.drop = true;
+    type Check = fn(Scope, &CheckOptions) -> Report;
+    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
+    for (name, check) in [
+        ("fluent", fluent),
+        ("fluent-early-daemonset", verify_early_daemon_set as Check),
+    ] {
+        let reduced = check(s.clone(), &CheckOptions::default());
+        let full = check(
+            s.clone(),
+            &CheckOptions {
+                no_reductions: true,
+                ..Default::default()
+            },
+        );
+        let verdicts = |r: &Report| {
+            r.results
+                .iter()
+                .map(|p| (p.property.clone(), p.verdict.clone(), p.complete))
+                .collect::<Vec<_>>()
+        };
+        println!(
+            "{name}: {} states reduced, {} without reductions",
+            reduced.results[0].states, full.results[0].states
+        );
+        assert_eq!(verdicts(&reduced), verdicts(&full), "{name}");
+        assert!(reduced.results[0].states <= full.results[0].states);
+    }
+}
