@@ -118,6 +118,22 @@ pub fn fluent_edits_scope() -> Scope {
     s
 }
 
+/// The scope of `anvil verify fluent-config-edit`: [`fluent_scope`] with one edit of the
+/// configuration (a new flush interval: the DaemonSet's pods must roll) under crashes of each
+/// controller, without stale requests or dropped requests (with them the search does not
+/// complete within 3 GiB in a debug build, see the README).
+pub fn fluent_config_edit_scope() -> Scope {
+    let mut s = fluent_scope();
+    s.others[0].specs = config_specs();
+    s.others[0].max_edits = 1;
+    s.faults = Faults {
+        crash: true,
+        ..Default::default()
+    };
+    s.max_stale_requests = 0;
+    s
+}
+
 /// The configuration Secret as the FluentBitConfig controller writes it for the first config
 /// spec (the object that exists before anything happens in [`fluent_bit_scope`]).
 pub fn config_secret_manifest() -> Value {

@@ -260,6 +260,13 @@ pub fn controllers() -> Vec<Controller> {
         )
         .crd(anvil_fluent::fluent_bit_crd),
         Controller::new(
+            "fluent-config-edit",
+            "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller",
+            anvil_fluent::verify::fluent_config_edit_scope,
+            |s, o| anvil_fluent::verify::verify_fluent("fluent-config-edit", s, o),
+        )
+        .crd(anvil_fluent::fluent_bit_crd),
+        Controller::new(
             "fluentbit",
             "FluentBit alone: ServiceAccount, Role, RoleBinding, Service and a DaemonSet mounting an existing config Secret",
             anvil_fluent::verify::fluent_bit_scope,

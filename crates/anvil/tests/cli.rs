@@ -34,6 +34,7 @@ fn list_names_every_controller() {
         "rabbitmq-config-no-roll",
         "fluent",
         "fluent-edits",
+        "fluent-config-edit",
         "fluentbit",
         "fluentbit-config",
         "fluent-early-daemonset",
