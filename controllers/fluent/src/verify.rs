@@ -104,16 +104,20 @@ pub fn fluent_scope() -> Scope {
 
 /// The scope of `anvil verify fluent-edits`: [`fluent_scope`] with one edit of each custom
 /// resource (a new image and no log volumes; a new flush interval, which changes the
-/// configuration hash and so must roll the DaemonSet's pods), **without faults**: with
-/// crashes and a stale request as well, the search does not complete within 3 GiB in a debug
-/// build (see the README). The FluentBit's edit with faults is in [`fluent_bit_scope`].
+/// configuration hash and so must roll the DaemonSet's pods) under crashes of each
+/// controller, **without stale or dropped requests**: with a stale request as well, the search
+/// does not complete within 3 GiB in a debug build (see the README). The FluentBit's edit with
+/// stale and dropped requests is in [`fluent_bit_scope`].
 pub fn fluent_edits_scope() -> Scope {
     let mut s = fluent_scope();
     s.specs = fluent_bit_specs();
     s.max_edits = 1;
     s.others[0].specs = config_specs();
     s.others[0].max_edits = 1;
-    s.faults = Faults::default();
+    s.faults = Faults {
+        crash: true,
+        ..Default::default()
+    };
     s.max_stale_requests = 0;
     s
 }

@@ -254,7 +254,7 @@ pub fn controllers() -> Vec<Controller> {
         .runs_with::<anvil_fluent::FluentBit>(anvil_fluent::run::fluent_config, run_fluent),
         Controller::new(
             "fluent-edits",
-            "FluentBit and FluentBitConfig together, with one edit of each custom resource (no faults)",
+            "FluentBit and FluentBitConfig together, with one edit of each custom resource under crashes of each controller (slow: 3.8M states)",
             anvil_fluent::verify::fluent_edits_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent-edits", s, o),
         )
