@@ -102,6 +102,8 @@ pub fn default_scope() -> Scope {
         },
         max_stale_requests: 1,
         max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
+        others: Vec::new(),
+        objects: Vec::new(),
     }
 }
 
@@ -118,6 +120,8 @@ pub fn recreate_scope() -> Scope {
         faults: Faults::default(),
         max_stale_requests: 1,
         max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
+        others: Vec::new(),
+        objects: Vec::new(),
     }
 }
 

@@ -44,6 +44,10 @@ fn run_rabbitmq(ctx: RunContext) -> RunFuture {
     Box::pin(anvil_rabbitmq::run::run(ctx.client, ctx.config))
 }
 
+fn run_fluent(ctx: RunContext) -> RunFuture {
+    Box::pin(anvil_fluent::run::run_both(ctx.client, ctx.config))
+}
+
 /// Every controller, in `anvil list` order.
 pub fn controllers() -> Vec<Controller> {
     use anvil_demo::broken;
@@ -240,6 +244,64 @@ pub fn controllers() -> Vec<Controller> {
             },
         )
         .crd(rabbitmq_crd),
+        Controller::new(
+            "fluent",
+            "FluentBit and FluentBitConfig controllers checked together in one model (a config Secret; a DaemonSet mounting it)",
+            anvil_fluent::verify::fluent_scope,
+            |s, o| anvil_fluent::verify::verify_fluent("fluent", s, o),
+        )
+        .crd(anvil_fluent::fluent_bit_crd)
+        .runs_with::<anvil_fluent::FluentBit>(anvil_fluent::run::fluent_config, run_fluent),
+        Controller::new(
+            "fluent-edits",
+            "FluentBit and FluentBitConfig together, with one edit of each custom resource under crashes of each controller (slow: 3.8M states)",
+            anvil_fluent::verify::fluent_edits_scope,
+            |s, o| anvil_fluent::verify::verify_fluent("fluent-edits", s, o),
+        )
+        .crd(anvil_fluent::fluent_bit_crd),
+        Controller::new(
+            "fluent-config-edit",
+            "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller",
+            anvil_fluent::verify::fluent_config_edit_scope,
+            |s, o| anvil_fluent::verify::verify_fluent("fluent-config-edit", s, o),
+        )
+        .crd(anvil_fluent::fluent_bit_crd),
+        Controller::new(
+            "fluentbit",
+            "FluentBit alone: ServiceAccount, Role, RoleBinding, Service and a DaemonSet mounting an existing config Secret",
+            anvil_fluent::verify::fluent_bit_scope,
+            |s, o| {
+                anvil_fluent::verify::verify_fluent_bit::<anvil_fluent::FluentBitController>(
+                    "fluentbit", s, o,
+                )
+            },
+        )
+        .crd(anvil_fluent::fluent_bit_crd)
+        .runs::<anvil_fluent::FluentBitController>(anvil_fluent::run::fluent_bit_config),
+        Controller::new(
+            "fluentbit-config",
+            "FluentBitConfig alone: the Fluent Bit configuration rendered into a Secret",
+            anvil_fluent::verify::config_scope,
+            |s, o| anvil_fluent::verify::verify_config("fluentbit-config", s, o),
+        )
+        .crd(anvil_fluent::fluent_bit_config_crd)
+        .runs::<anvil_fluent::FluentBitConfigController>(
+            anvil_fluent::run::fluent_bit_config_config,
+        ),
+        Controller::new(
+            "fluent-early-daemonset",
+            "broken fluent: the DaemonSet is created before the config Secret exists and its mount is never fixed",
+            anvil_fluent::verify::broken_scope,
+            anvil_fluent::verify::verify_early_daemon_set,
+        )
+        .crd(anvil_fluent::fluent_bit_crd),
+        Controller::new(
+            "fluent-config-writes-daemonset",
+            "broken fluent: the FluentBitConfig controller writes into the FluentBit controller's DaemonSet",
+            anvil_fluent::verify::broken_scope,
+            anvil_fluent::verify::verify_config_writes_daemon_set,
+        )
+        .crd(anvil_fluent::fluent_bit_crd),
     ]
 }
 

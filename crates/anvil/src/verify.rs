@@ -230,10 +230,18 @@ pub fn report_text(r: &Report) -> String {
                 " (of an incomplete search)"
             }
         );
-        for (i, sc) in c.specs.iter().enumerate() {
+        let several = c.specs.iter().any(|x| x.cr != c.specs[0].cr);
+        for (j, sc) in c.specs.iter().enumerate() {
+            // the spec's index among its custom resource's specs, named when there are several
+            let i = c.specs[..j].iter().filter(|x| x.cr == sc.cr).count();
+            let cr = if several {
+                format!("{}: ", sc.cr)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 s,
-                "  spec #{i}: CR alive with it {}; desired state reached {}",
+                "  {cr}spec #{i}: CR alive with it {}; desired state reached {}",
                 if sc.premise_reached { "yes" } else { "NO" },
                 if sc.desired_state_reached {
                     "yes"

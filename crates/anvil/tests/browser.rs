@@ -590,6 +590,8 @@ const BROKEN: &[&str] = &[
     "rabbitmq-stale-scale-down",
     "rabbitmq-cookie-rotation",
     "rabbitmq-config-no-roll",
+    "fluent-early-daemonset",
+    "fluent-config-writes-daemonset",
 ];
 
 #[test]
@@ -677,4 +679,15 @@ fn rabbitmq_cookie_rotation_renders() {
 #[test]
 fn rabbitmq_config_no_roll_renders() {
     render_variant("rabbitmq-config-no-roll", None);
+}
+
+/// Two controllers in one model (both controllers' steps are drawn in the controller lane).
+#[test]
+fn fluent_early_daemonset_renders() {
+    render_variant("fluent-early-daemonset", None);
+}
+
+#[test]
+fn fluent_config_writes_daemonset_renders() {
+    render_variant("fluent-config-writes-daemonset", None);
 }

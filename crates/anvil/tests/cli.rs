@@ -32,6 +32,13 @@ fn list_names_every_controller() {
         "rabbitmq-stale-scale-down",
         "rabbitmq-cookie-rotation",
         "rabbitmq-config-no-roll",
+        "fluent",
+        "fluent-edits",
+        "fluent-config-edit",
+        "fluentbit",
+        "fluentbit-config",
+        "fluent-early-daemonset",
+        "fluent-config-writes-daemonset",
     ] {
         assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
     }

@@ -481,6 +481,8 @@ where
             },
             max_stale_requests: 0,
             max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
+            others: Vec::new(),
+            objects: Vec::new(),
         };
         let m = ClusterMachine::<R, X>::new(subject.kinds.clone(), scope, (subject.external)());
         let s = m.init_states().remove(0);

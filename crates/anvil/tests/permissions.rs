@@ -86,6 +86,12 @@ fn beyond_the_scope(controller: &str) -> Vec<(Permission, &'static str)> {
             update("rbac.authorization.k8s.io", "roles"),
             update("rbac.authorization.k8s.io", "rolebindings"),
         ],
+        "fluentbit" => vec![
+            update("", "services"),
+            update("", "serviceaccounts"),
+            update("rbac.authorization.k8s.io", "roles"),
+            update("rbac.authorization.k8s.io", "rolebindings"),
+        ],
         _ => Vec::new(),
     }
 }
@@ -156,4 +162,40 @@ fn rabbitmq_declares_exactly_the_permissions_of_its_requests() {
         scope.clone(),
     );
     assert_declared_exactly("rabbitmq", seen);
+}
+
+#[test]
+fn fluentbit_declares_exactly_the_permissions_of_its_requests() {
+    let scope = request_faults(anvil_fluent::verify::fluent_bit_scope());
+    let seen = observed(
+        anvil_fluent::verify::fluent_bit_spec::<anvil_fluent::FluentBitController>("fluentbit"),
+        scope,
+    );
+    assert_declared_exactly("fluentbit", seen);
+}
+
+#[test]
+fn fluentbit_config_declares_exactly_the_permissions_of_its_requests() {
+    let scope = request_faults(anvil_fluent::verify::config_scope());
+    let spec = anvil_fluent::verify::config_spec("fluentbit-config");
+    assert_declared_exactly("fluentbit-config", observed(spec, scope));
+}
+
+/// `anvil run fluent` runs both controllers in one process: its declaration is the union of
+/// the two checked above.
+#[test]
+fn fluent_declares_the_union_of_both_controllers() {
+    let both = anvil::registry::runnable("fluent")
+        .unwrap()
+        .config
+        .permissions;
+    let fb = anvil::registry::runnable("fluentbit")
+        .unwrap()
+        .config
+        .permissions;
+    let fbc = anvil::registry::runnable("fluentbit-config")
+        .unwrap()
+        .config
+        .permissions;
+    assert_eq!(both, fb.union(&fbc).cloned().collect());
 }

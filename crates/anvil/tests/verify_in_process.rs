@@ -77,3 +77,29 @@ fn adopt_orphan_is_caught() {
 fn no_done_on_failure_is_caught() {
     caught("demo-no-done-on-failure", "esr");
 }
+
+#[test]
+fn fluent_early_daemonset_is_caught() {
+    caught("fluent-early-daemonset", "esr:fluent-bit");
+}
+
+/// The FluentBitConfig controller that writes the FluentBit's DaemonSet breaks both
+/// non-interference invariants (and reads a kind it does not declare); every property gets
+/// its own verdict and validated counterexample.
+#[test]
+fn fluent_config_writes_daemonset_is_caught() {
+    let c = registry::find("fluent-config-writes-daemonset").expect("registered");
+    let r = c.verify(&CheckOptions::default());
+    for property in [
+        "no_foreign_writes:fluentbit-config",
+        "no_shared_writes",
+        "declared_reads:fluentbit-config",
+    ] {
+        let p = r.result(property).expect("property");
+        assert_eq!(p.verdict, "violated", "{property}");
+        assert_eq!(p.counterexample_validated, Some(true), "{property}");
+    }
+    for property in ["no_foreign_writes:fluentbit", "declared_reads:fluentbit"] {
+        assert_eq!(r.result(property).expect("property").verdict, "holds");
+    }
+}

@@ -7,6 +7,7 @@
 //! version, so the single property "`[]` the CR exists `~> []` the cluster matches the CR in
 //! etcd" is the conjunction of ESR over every CR version of the scope.
 
+pub use crate::check::{Checked, CoverageProbe, check_and_report};
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 pub use crate::model::matches_etcd;
@@ -14,11 +15,11 @@ use crate::model::{ClusterMachine, MatchesFn, ModelReconciler, StateOf, typed};
 use crate::render::{Trace, render_trace_matching};
 use crate::scope::Scope;
 pub use anvil_checker::Progress;
-use anvil_checker::{Checker, Property, PropertyStatus};
+use anvil_checker::{Counterexample, Property};
 use anvil_reconciler::Reconciler;
 use serde::Serialize;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 
 /// A safety invariant over model states.
 pub type Invariant<R, X> = Arc<dyn Fn(&StateOf<R, X>) -> bool + Send + Sync>;
@@ -148,7 +149,15 @@ impl Coverage {
     fn gaps_where(&self, keep: impl Fn(&SpecCoverage) -> bool) -> Vec<String> {
         let crs: std::collections::BTreeSet<&str> =
             self.specs.iter().map(|c| c.cr.as_str()).collect();
-        let per_cr = self.specs.len() / crs.len().max(1);
+        // the index of each entry among its custom resource's specs
+        let index: Vec<usize> = (0..self.specs.len())
+            .map(|i| {
+                self.specs[..i]
+                    .iter()
+                    .filter(|c| c.cr == self.specs[i].cr)
+                    .count()
+            })
+            .collect();
         self.specs
             .iter()
             .enumerate()
@@ -164,7 +173,7 @@ impl Coverage {
                 } else {
                     String::new()
                 };
-                format!("{which}spec #{} {}: {what}", i % per_cr.max(1), c.spec)
+                format!("{which}spec #{} {}: {what}", index[i], c.spec)
             })
             .collect()
     }
@@ -262,6 +271,7 @@ where
     if m.scope.specs.is_empty() {
         return Err("the scope has no spec".into());
     }
+    crate::model::initial_etcd(&m.kinds, &m.scope)?;
     for (i, spec) in m.scope.specs.iter().enumerate() {
         let obj = m.cr_object(spec);
         let mut etcd = crate::api::Etcd::new();
@@ -368,12 +378,6 @@ where
     props
 }
 
-/// Per-spec coverage flags, filled by a property that is true on every state.
-struct CoverageProbe {
-    premise: Vec<AtomicBool>,
-    matched: Vec<AtomicBool>,
-}
-
 fn coverage_property<R, X>(
     m: &ClusterMachine<R, X>,
     spec: &ControllerSpec<R, X>,
@@ -440,116 +444,33 @@ where
         };
     }
     let props = properties(&m, &spec);
-    let cells = m.cr_count() * scope.specs.len();
-    let probe = Arc::new(CoverageProbe {
-        premise: (0..cells).map(|_| AtomicBool::new(false)).collect(),
-        matched: (0..cells).map(|_| AtomicBool::new(false)).collect(),
-    });
-    let mut all = props.clone();
-    all.push(coverage_property(&m, &spec, probe.clone()));
-    let mut c = Checker::new(&m).properties(all);
-    if let Some(n) = opts.state_limit {
-        c = c.state_limit(n);
-    }
-    if let Some(b) = opts.memory_limit {
-        c = c.memory_limit(b);
-    }
-    if let Some(t) = opts.threads {
-        c = c.threads(t);
-    }
-    c = c.stop_at_first_violation(opts.stop_at_first_violation);
-    if let Some(p) = opts.progress.clone() {
-        c = c.progress(move |pr| p(pr));
-    }
-    let r = c.run();
-    let reason = match &r.verdict {
-        anvil_checker::Verdict::Incomplete { reason } => Some(reason.clone()),
-        _ => None,
-    };
-    let coverage = Coverage {
-        specs: scope
-            .cr_names()
-            .into_iter()
-            .flat_map(|cr| scope.specs.iter().map(move |s| (cr.clone(), s)))
-            .enumerate()
-            .map(|(i, (cr, s))| SpecCoverage {
-                cr,
-                spec: s.clone(),
-                premise_reached: probe.premise[i].load(Ordering::Relaxed),
-                desired_state_reached: probe.matched[i].load(Ordering::Relaxed),
-            })
-            .collect(),
-        complete: r.complete,
-    };
-    let names = scope.cr_names();
-    let bound_hit = r
-        .properties
-        .iter()
-        .any(|(n, st)| n == OBJECT_BOUND && matches!(st, PropertyStatus::Violated(_)));
-    let scope_json = scope.to_json();
-    let results = props
-        .iter()
-        .zip(&r.properties)
-        .map(|(p, (name, status))| {
-            let (mut verdict, cx) = match status {
-                PropertyStatus::Holds => ("holds", None),
-                PropertyStatus::Violated(cx) => ("violated", Some(cx)),
-                PropertyStatus::Unknown => ("incomplete", None),
-            };
-            let mut why = None;
-            if !p.is_safety() && bound_hit && verdict != "incomplete" {
-                // States above the object bound were not expanded: a liveness verdict is
-                // neither a proof nor a real counterexample there.
-                verdict = "incomplete";
-                why = Some(format!(
-                    "the object bound ({} per kind) was exceeded; states beyond it were not explored",
-                    scope.max_objects_per_kind
-                ));
-            }
-            let cx = if verdict == "violated" { cx } else { None };
-            // an ESR property is vacuous when its own CR's coverage has gaps
-            let gaps = (0..names.len())
-                .find(|c| esr_name(&scope, *c) == *name)
-                .map_or_else(Vec::new, |c| coverage.gaps_of(&names[c]));
-            if verdict == "holds" && !gaps.is_empty() {
-                verdict = "vacuous";
-                why = Some(format!("coverage gaps: {}", gaps.join("; ")));
-            }
-            let validation = cx.map(|cx| anvil_checker::validate(&m, p, cx));
-            PropertyReport {
-                property: name.clone(),
-                formula: p.kind_name().to_string(),
-                verdict: verdict.into(),
-                complete: r.complete,
-                states: r.states,
-                transitions: r.transitions,
-                depth: r.max_depth,
-                seconds: r.seconds,
-                peak_memory_bytes: r.peak_memory_bytes,
-                scope: scope_json.clone(),
-                reason: why.or_else(|| {
-                    (verdict == "incomplete").then(|| {
-                        reason.clone().unwrap_or_else(|| {
-                            "the search stopped at another property's violation".into()
-                        })
-                    })
-                }),
-                counterexample: cx.map(|cx| {
-                    let cr = (0..names.len()).find(|c| esr_name(&scope, *c) == *name);
-                    render_trace_matching(&m, cx, &spec.matches, cr)
-                }),
-                counterexample_validated: validation.as_ref().map(|v| v.is_ok()),
-                validation_error: validation.and_then(|v| v.err()),
-            }
-        })
+    let cells: Vec<(String, serde_json::Value)> = scope
+        .cr_names()
+        .into_iter()
+        .flat_map(|cr| scope.specs.iter().map(move |s| (cr.clone(), s.clone())))
         .collect();
-    Report {
-        controller: spec.name,
-        scope,
-        assumptions,
-        config_error: None,
-        coverage: Some(coverage),
-        fingerprint_collision_bound: anvil_checker::fingerprint::collision_probability(r.states),
-        results,
-    }
+    let probe = Arc::new(CoverageProbe::new(cells.len()));
+    let names = scope.cr_names();
+    let esr_crs = (0..names.len())
+        .map(|c| (esr_name(&scope, c), names[c].clone()))
+        .collect();
+    let render = |cx: &Counterexample<ClusterMachine<R, X>>, cr: Option<&str>| {
+        let cr = cr.and_then(|n| names.iter().position(|x| x == n));
+        render_trace_matching(&m, cx, &spec.matches, cr)
+    };
+    check_and_report(
+        &m,
+        Checked {
+            controller: spec.name.clone(),
+            scope: scope.clone(),
+            assumptions,
+            coverage: coverage_property(&m, &spec, probe.clone()),
+            props,
+            probe,
+            cells,
+            esr_crs,
+            render: &render,
+        },
+        opts,
+    )
 }

@@ -12,11 +12,14 @@
 //! * [`tokens`]: the canonical renaming of resourceVersions and uids that keeps the state
 //!   space finite (with the soundness argument);
 //! * [`esr`]: the ESR harness and reports ([`esr::verify`]);
+//! * [`esr_set`]: several controllers checked together in one model ([`esr_set::verify_set`]);
 //! * [`external`]: the external-system hook.
 
 pub mod api;
+pub mod check;
 pub mod crd;
 pub mod esr;
+pub mod esr_set;
 pub mod external;
 pub mod kinds;
 pub mod model;
@@ -31,5 +34,5 @@ pub use esr::{CheckOptions, ControllerSpec, PropertyReport, Report, verify};
 pub use external::{ExternalModel, NoExternalModel};
 pub use kinds::{KindInfo, KindRegistry};
 pub use model::{Action, ClusterMachine, ModelReconciler, StateOf};
-pub use scope::{Faults, Scope};
+pub use scope::{Faults, MemberScope, Scope};
 pub use tokens::Tokens;

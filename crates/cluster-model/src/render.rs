@@ -2,9 +2,11 @@
 //! objects changed (a compact diff), and where a lasso's cycle starts.
 
 use crate::external::ExternalModel;
-use crate::model::{Action, ClusterMachine, MatchesFn, ModelReconciler, Pending, StateOf, typed};
+use crate::model::{
+    Action, ClusterMachine, MatchesFn, ModelReconciler, Msg, Pending, State, StateOf, typed,
+};
 use anvil_checker::{Counterexample, Machine, Step};
-use anvil_objects::DynamicObject;
+use anvil_objects::{DynamicObject, ObjectRef};
 use anvil_reconciler::{KubeRequest, KubeResponse, Request, Response};
 use serde::Serialize;
 use serde_json::Value;
@@ -388,19 +390,93 @@ fn handler_lane<Q>(r: &Request<Q>) -> &'static str {
     }
 }
 
-fn render_step<R, X>(
-    m: &ClusterMachine<R, X>,
-    index: usize,
-    prev: Option<&StateOf<R, X>>,
-    step: &Step<ClusterMachine<R, X>>,
-) -> TraceStep
+/// What rendering a step needs from the machine that took it (the single-controller
+/// [`ClusterMachine`] and the controller-set machine implement it).
+pub trait TraceCtx<T, Q, P, XS> {
+    /// `desired_state_is` of the trace's (first) custom resource in `s`.
+    fn cr_live(&self, s: &State<T, Q, P, XS>) -> bool;
+    /// The response the API server (or external system) gives `m` on `s`.
+    fn handle_msg(&self, s: &mut State<T, Q, P, XS>, m: &Msg<Q>) -> Response<P>;
+    /// The custom resource of the user's actions' index `c`.
+    fn slot_key(&self, c: usize) -> ObjectRef;
+    /// Spec `i` of that custom resource.
+    fn slot_spec(&self, c: usize, i: usize) -> Value;
+    /// How the reconcile step of `key` from `prev` ends, e.g. `" -> reconcile done"` (empty
+    /// when it goes on; `None` when the custom resource does not decode).
+    fn ending(&self, key: &ObjectRef, prev: &State<T, Q, P, XS>) -> Option<String>;
+}
+
+impl<R, X> TraceCtx<R::T, R::ExternalRequest, R::ExternalResponse, X::State>
+    for ClusterMachine<R, X>
 where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
-    let next = &step.state;
-    let cr_exists = m.live_cr(next).is_some();
-    let (Some(prev), Some(a)) = (prev, &step.action) else {
+    fn cr_live(&self, s: &StateOf<R, X>) -> bool {
+        self.live_cr(s).is_some()
+    }
+    fn handle_msg(
+        &self,
+        s: &mut StateOf<R, X>,
+        m: &Msg<R::ExternalRequest>,
+    ) -> Response<R::ExternalResponse> {
+        self.handle(s, m)
+    }
+    fn slot_key(&self, c: usize) -> ObjectRef {
+        self.cr_key_at(c)
+    }
+    fn slot_spec(&self, _: usize, i: usize) -> Value {
+        self.scope.specs[i].clone()
+    }
+    fn ending(&self, k: &ObjectRef, prev: &StateOf<R, X>) -> Option<String> {
+        let o = prev.ongoing.get(k);
+        let (cr, local, resp) = match o {
+            Some(o) => (
+                o.cr.clone(),
+                o.local.clone(),
+                match &o.pending {
+                    Pending::Ready(r) => Some(r.clone()),
+                    _ => None,
+                },
+            ),
+            None => (
+                prev.etcd.objects.get(k)?.clone(),
+                R::reconcile_init_state(),
+                None,
+            ),
+        };
+        typed::<R::R>(&cr).map(|c| {
+            if R::reconcile_done(&local) || R::reconcile_error(&local) {
+                return " -> the reconcile ends (its state was already done/error)".to_string();
+            }
+            let (t, _) = R::reconcile_core(&c, resp, local);
+            if R::reconcile_done(&t) {
+                " -> reconcile done".to_string()
+            } else if R::reconcile_error(&t) {
+                format!(" -> reconcile error ({t:?})")
+            } else {
+                String::new()
+            }
+        })
+    }
+}
+
+/// Renders one step (`prev` none: the initial state).
+pub fn render_step<T, Q, P, XS>(
+    m: &dyn TraceCtx<T, Q, P, XS>,
+    index: usize,
+    prev: Option<&State<T, Q, P, XS>>,
+    action: Option<&Action>,
+    next: &State<T, Q, P, XS>,
+) -> TraceStep
+where
+    T: Clone,
+    Q: std::fmt::Debug + Clone + PartialEq,
+    P: std::fmt::Debug + Clone,
+    XS: Clone,
+{
+    let cr_exists = m.cr_live(next);
+    let (Some(prev), Some(a)) = (prev, action) else {
         return TraceStep {
             step: index,
             actor: "-".into(),
@@ -432,7 +508,7 @@ where
             let msg = &prev.network[*i];
             let mut tmp = prev.clone();
             tmp.network.remove(*i);
-            let resp = m.handle(&mut tmp, msg);
+            let resp = m.handle_msg(&mut tmp, msg);
             request = Some(describe_request(&msg.req));
             response = Some(describe_response(&resp));
             let actor = handler_lane(&msg.req);
@@ -472,7 +548,7 @@ where
             request = Some(describe_request(&msg.req));
             let mut tmp = prev.clone();
             tmp.network.remove(*i);
-            let lost = m.handle(&mut tmp, msg);
+            let lost = m.handle_msg(&mut tmp, msg);
             messages.push(TraceMessage::new(
                 handler_lane(&msg.req),
                 "fault",
@@ -509,34 +585,7 @@ where
                     describe_request(&msg.req),
                 ));
             }
-            let (cr, local, resp) = match o {
-                Some(o) => (
-                    o.cr.clone(),
-                    o.local.clone(),
-                    match &o.pending {
-                        Pending::Ready(r) => Some(r.clone()),
-                        _ => None,
-                    },
-                ),
-                None => (
-                    prev.etcd.objects.get(k).cloned().expect("the CR exists"),
-                    R::reconcile_init_state(),
-                    None,
-                ),
-            };
-            let ending = typed::<R::R>(&cr).map(|c| {
-                if R::reconcile_done(&local) || R::reconcile_error(&local) {
-                    return " -> the reconcile ends (its state was already done/error)".to_string();
-                }
-                let (t, _) = R::reconcile_core(&c, resp, local);
-                if R::reconcile_done(&t) {
-                    " -> reconcile done".to_string()
-                } else if R::reconcile_error(&t) {
-                    format!(" -> reconcile error ({t:?})")
-                } else {
-                    String::new()
-                }
-            });
+            let ending = m.ending(k, prev);
             let verb = if matches!(a, Action::Start(_)) {
                 "starts a reconcile of"
             } else {
@@ -545,6 +594,20 @@ where
             (
                 "controller",
                 format!("{verb} {k}{}", ending.unwrap_or_default()),
+            )
+        }
+        Action::CrashMember(i) => {
+            messages.push(TraceMessage::new(
+                "fault",
+                "controller",
+                "signal",
+                format!("controller #{i} crashes and restarts"),
+            ));
+            (
+                "fault",
+                format!(
+                    "controller #{i} of the set crashes and restarts; its requests in flight become stale"
+                ),
             )
         }
         Action::Crash => {
@@ -581,16 +644,16 @@ where
             },
             format!("updates the status of {k}"),
         ),
-        Action::UserCreate(c) => ("user", format!("creates {}", m.cr_key_at(*c))),
+        Action::UserCreate(c) => ("user", format!("creates {}", m.slot_key(*c))),
         Action::UserEdit(c, i) => (
             "user",
             format!(
                 "sets the spec of {} to {}",
-                m.cr_key_at(*c),
-                m.scope.specs[*i]
+                m.slot_key(*c),
+                m.slot_spec(*c, *i)
             ),
         ),
-        Action::UserDelete(c) => ("user", format!("deletes {}", m.cr_key_at(*c))),
+        Action::UserDelete(c) => ("user", format!("deletes {}", m.slot_key(*c))),
         Action::OtherDelete(k) => ("other-writer", format!("deletes {k}")),
         Action::OtherUpdate(k) => (
             "other-writer",
@@ -626,16 +689,12 @@ where
             "request",
             format!("UpdateStatus {k}"),
         )),
-        Action::UserCreate(c) => {
-            messages.push(write("user", format!("Create {}", m.cr_key_at(*c))))
-        }
+        Action::UserCreate(c) => messages.push(write("user", format!("Create {}", m.slot_key(*c)))),
         Action::UserEdit(c, i) => messages.push(write(
             "user",
-            format!("Update {}: spec {}", m.cr_key_at(*c), m.scope.specs[*i]),
+            format!("Update {}: spec {}", m.slot_key(*c), m.slot_spec(*c, *i)),
         )),
-        Action::UserDelete(c) => {
-            messages.push(write("user", format!("Delete {}", m.cr_key_at(*c))))
-        }
+        Action::UserDelete(c) => messages.push(write("user", format!("Delete {}", m.slot_key(*c)))),
         Action::OtherDelete(k) => messages.push(write("other-writer", format!("Delete {k}"))),
         Action::OtherUpdate(k) => messages.push(write("other-writer", format!("Update {k}"))),
         Action::PodLoss(k) => messages.push(TraceMessage::new(
@@ -702,29 +761,47 @@ where
     render_trace_inner(m, cx, Some(&pred))
 }
 
-type StatePred<'a, R, X> = &'a dyn Fn(&StateOf<R, X>) -> bool;
+type StatePred<'a, S> = &'a dyn Fn(&S) -> bool;
 
 fn render_trace_inner<R, X>(
     m: &ClusterMachine<R, X>,
     cx: &Counterexample<ClusterMachine<R, X>>,
-    matches: Option<StatePred<'_, R, X>>,
+    matches: Option<StatePred<'_, StateOf<R, X>>>,
 ) -> Trace
 where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
-    let render =
-        |steps: &[Step<ClusterMachine<R, X>>], start: usize, first_prev: Option<&StateOf<R, X>>| {
-            let mut out = Vec::new();
-            let mut prev = first_prev;
-            for (i, s) in steps.iter().enumerate() {
-                let mut st = render_step(m, start + i, prev, s);
-                st.matches = matches.map(|p| p(&s.state));
-                out.push(st);
-                prev = Some(&s.state);
-            }
-            out
-        };
+    render_any_trace(m, m, cx, matches)
+}
+
+/// Renders a counterexample of any machine whose states and actions are the cluster model's
+/// (the single-controller machine, the controller-set machine), `ctx` describing its steps;
+/// `matches` (if any) is recorded at every step.
+pub fn render_any_trace<M, T, Q, P, XS>(
+    m: &M,
+    ctx: &dyn TraceCtx<T, Q, P, XS>,
+    cx: &Counterexample<M>,
+    matches: Option<StatePred<'_, State<T, Q, P, XS>>>,
+) -> Trace
+where
+    M: Machine<Action = Action, State = State<T, Q, P, XS>>,
+    T: Clone,
+    Q: std::fmt::Debug + Clone + PartialEq,
+    P: std::fmt::Debug + Clone,
+    XS: Clone,
+{
+    let render = |steps: &[Step<M>], start: usize, first_prev: Option<&State<T, Q, P, XS>>| {
+        let mut out = Vec::new();
+        let mut prev = first_prev;
+        for (i, s) in steps.iter().enumerate() {
+            let mut st = render_step(ctx, start + i, prev, s.action.as_ref(), &s.state);
+            st.matches = matches.map(|p| p(&s.state));
+            out.push(st);
+            prev = Some(&s.state);
+        }
+        out
+    };
     match cx {
         Counterexample::Path { steps, .. } => {
             let steps = concretize(m, steps, None);
@@ -751,20 +828,15 @@ where
 /// and uids keep the names they were created with (the canonical states rename them at every
 /// step, which would make diffs show renamings as changes). Each concrete state has the
 /// recorded canonical state as its representative.
-fn concretize<R, X>(
-    m: &ClusterMachine<R, X>,
-    steps: &[Step<ClusterMachine<R, X>>],
-    start: Option<StateOf<R, X>>,
-) -> Vec<Step<ClusterMachine<R, X>>>
+fn concretize<M>(m: &M, steps: &[Step<M>], start: Option<M::State>) -> Vec<Step<M>>
 where
-    R: ModelReconciler,
-    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
+    M: Machine<Action = Action>,
 {
-    let mut out: Vec<Step<ClusterMachine<R, X>>> = Vec::new();
+    let mut out: Vec<Step<M>> = Vec::new();
     let mut cur = start;
     let mut acts = Vec::new();
     for st in steps {
-        let next: Step<ClusterMachine<R, X>> = match (&st.action, &cur) {
+        let next: Step<M> = match (&st.action, &cur) {
             (None, None) => Step {
                 action: None,
                 state: m

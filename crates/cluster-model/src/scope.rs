@@ -65,6 +65,35 @@ pub struct Scope {
     /// keeps creating objects is a counterexample, not a search that never ends).
     #[serde(default = "default_object_bound")]
     pub max_objects_per_kind: usize,
+    /// The other controllers checked in the same model (a controller set, see
+    /// [`crate::model::set`]): each with its own custom resource (same namespace), specs, edits
+    /// and deletions. Empty for a single controller. The faults above and the bounds are shared
+    /// by every member; crashes are per member.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub others: Vec<MemberScope>,
+    /// Objects that exist before anything happens (written by someone outside the scope, e.g.
+    /// a configuration Secret a controller reads), as JSON manifests with kind, apiVersion,
+    /// metadata.name and metadata.namespace. Empty by default.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub objects: Vec<Value>,
+}
+
+/// The part of a [`Scope`] that belongs to one further member of a controller set: its custom
+/// resource's name, specs, edits and deletions.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MemberScope {
+    /// The controller's name (as in property names, e.g. `esr:<cr name>`).
+    pub controller: String,
+    /// Name of its custom resource (in [`Scope::namespace`]).
+    pub name: String,
+    /// Specs the user may write: the first is the creation spec, the others edit targets.
+    pub specs: Vec<Value>,
+    /// Maximum number of spec edits.
+    #[serde(default)]
+    pub max_edits: u8,
+    /// Maximum number of deletions (each may be followed by a re-creation).
+    #[serde(default)]
+    pub max_deletes: u8,
 }
 
 fn one() -> u8 {
@@ -91,6 +120,8 @@ impl Scope {
             faults: Faults::default(),
             max_stale_requests: 2,
             max_objects_per_kind: DEFAULT_OBJECT_BOUND,
+            others: Vec::new(),
+            objects: Vec::new(),
         }
     }
 
@@ -127,6 +158,35 @@ impl fmt::Display for Scope {
         let each = if self.crs > 1 { " (each CR)" } else { "" };
         writeln!(f, "  spec edits        at most {}{each}", self.max_edits)?;
         writeln!(f, "  delete+recreate   at most {}{each}", self.max_deletes)?;
+        for o in &self.others {
+            writeln!(
+                f,
+                "  controller {}: custom resource {}/{}",
+                o.controller, self.namespace, o.name
+            )?;
+            for (i, s) in o.specs.iter().enumerate() {
+                let what = if i == 0 {
+                    "created with"
+                } else {
+                    "edit option"
+                };
+                writeln!(f, "    {what:<15} {s}")?;
+            }
+            writeln!(
+                f,
+                "    spec edits      at most {}\n    delete+recreate at most {}",
+                o.max_edits, o.max_deletes
+            )?;
+        }
+        for o in &self.objects {
+            writeln!(f, "  existing object   {o}")?;
+        }
+        if !self.others.is_empty() {
+            writeln!(
+                f,
+                "  (the faults below are shared by the controllers; each crashes on its own)"
+            )?;
+        }
         let mut faults = Vec::new();
         if self.faults.crash {
             faults.push("controller crash/restart".to_string());

@@ -4,9 +4,12 @@
 use crate::external::ExternalModel;
 use crate::model::ModelReconciler;
 use crate::model::memo::stable_hash;
-use crate::model::state::{Pending, StateOf};
+use crate::model::state::{Pending, State, StateOf};
 use crate::tokens::{Collector, Renaming, Tokens, check_tokens_reported};
 use anvil_objects::{DynamicObject, ObjectRef};
+use anvil_reconciler::{Request, Response};
+use std::fmt::Debug;
+use std::hash::Hash;
 
 /// Canonicalises a state in place: sorts the network and renames tokens onto `1..k`, setting
 /// the counters to `k`.
@@ -15,12 +18,25 @@ where
     R: ModelReconciler,
     X: ExternalModel,
 {
+    canonicalize_state(s)
+}
+
+/// [`canonicalize`] for any state of the composed machine whose parts report their tokens:
+/// the local states `T`, external requests `Q`, responses `P` and external state `XS` (the
+/// controller-set machine's states, [`crate::model::set`], are such states too).
+pub fn canonicalize_state<T, Q, P, XS>(s: &mut State<T, Q, P, XS>)
+where
+    T: Tokens + Debug + Hash,
+    XS: Tokens + Debug + Hash,
+    Request<Q>: Tokens + Debug + Hash,
+    Response<P>: Tokens + Debug + Hash,
+{
     let mut c = Collector::default();
-    visit_state::<R, X>(s, &mut |t: &str| c.add(t));
+    visit_any_state(s, &mut |t: &str| c.add(t));
     let r = c.renaming();
     s.etcd.rv = r.rv_count();
     s.etcd.uid = r.uid_count();
-    rename_state::<R, X>(s, &r);
+    rename_any_state(s, &r);
 }
 
 /// Calls `f` on every string of the state that may be a token. In debug builds it first checks
@@ -30,6 +46,17 @@ pub fn visit_state<R, X>(s: &StateOf<R, X>, f: &mut dyn FnMut(&str))
 where
     R: ModelReconciler,
     X: ExternalModel,
+{
+    visit_any_state(s, f)
+}
+
+/// [`visit_state`] for any state whose parts report their tokens.
+pub fn visit_any_state<T, Q, P, XS>(s: &State<T, Q, P, XS>, f: &mut dyn FnMut(&str))
+where
+    T: Tokens + Debug + Hash,
+    XS: Tokens + Debug + Hash,
+    Request<Q>: Tokens + Debug + Hash,
+    Response<P>: Tokens + Debug + Hash,
 {
     for o in s.etcd.objects.values() {
         o.visit(f);
@@ -65,6 +92,17 @@ pub fn rename_state<R, X>(s: &mut StateOf<R, X>, r: &Renaming)
 where
     R: ModelReconciler,
     X: ExternalModel,
+{
+    rename_any_state(s, r)
+}
+
+/// [`rename_state`] for any state whose parts report their tokens.
+pub fn rename_any_state<T, Q, P, XS>(s: &mut State<T, Q, P, XS>, r: &Renaming)
+where
+    T: Tokens + Debug + Hash,
+    XS: Tokens + Debug + Hash,
+    Request<Q>: Tokens + Debug + Hash,
+    Response<P>: Tokens + Debug + Hash,
 {
     if !r.is_identity() {
         let renamed: Vec<(ObjectRef, DynamicObject)> = s

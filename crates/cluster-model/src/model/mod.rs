@@ -30,10 +30,13 @@ pub mod canon;
 pub mod faults;
 pub mod invariants;
 pub mod memo;
+pub mod set;
+pub mod set_invariants;
+pub mod set_machine;
 pub mod state;
 
 pub use builtins::next_status;
-pub use canon::{canonicalize, rename_state, visit_state};
+pub use canon::{canonicalize, canonicalize_state, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
@@ -137,6 +140,19 @@ fn is_read_only<Q>(r: &Request<Q>) -> bool {
 /// broken variants.)
 pub fn first_fault_on(f: &FaultState) -> Option<Fault> {
     Fault::ALL.into_iter().find(|x| f.get(*x))
+}
+
+/// The API server's storage before anything happens: [`Scope::objects`] created in order.
+/// `Err` names an object the API server rejects (a configuration error of the scope).
+pub fn initial_etcd(kinds: &KindRegistry, scope: &Scope) -> Result<Etcd, String> {
+    let mut etcd = Etcd::new();
+    for o in &scope.objects {
+        let obj = DynamicObject::from_json(o.clone())
+            .map_err(|e| format!("scope object {o} is not an object: {e}"))?;
+        etcd.create(kinds, &obj)
+            .map_err(|e| format!("scope object {o} is rejected: {e}"))?;
+    }
+    Ok(etcd)
 }
 
 fn is_end<R: Reconciler>(t: &R::T) -> bool {
@@ -388,8 +404,10 @@ where
 
     fn init_states(&self) -> Vec<Self::State> {
         let f = &self.scope.faults;
+        // (a scope whose objects are rejected is a configuration error, see `check_scope`)
+        let etcd = initial_etcd(&self.kinds, &self.scope).unwrap_or_default();
         vec![State {
-            etcd: Etcd::new(),
+            etcd,
             network: Vec::new(),
             gc: Vec::new(),
             ongoing: BTreeMap::new(),
@@ -583,6 +601,8 @@ where
                     m.stale = true;
                 }
             }
+            // (a controller set's per-member crash; this machine runs one controller)
+            Action::CrashMember(_) => return None,
             Action::Disable(f) => {
                 if !s.faults.get(*f) || (self.reduce && first_fault_on(&s.faults) != Some(*f)) {
                     return None;
@@ -705,6 +725,7 @@ where
             Action::Drop(..)
             | Action::LoseResponse(..)
             | Action::Crash
+            | Action::CrashMember(_)
             | Action::UserCreate(_)
             | Action::UserEdit(..)
             | Action::UserDelete(_)

@@ -133,6 +133,10 @@ pub enum Action {
     Continue(ObjectRef),
     /// Fault: the controller crashes and restarts.
     Crash,
+    /// Fault: member `i` of a controller set crashes and restarts (its ongoing reconciles are
+    /// lost, its requests in flight become stale; the other members go on). Only the
+    /// controller-set machine ([`crate::model::set_machine::SetMachine`]) takes it.
+    CrashMember(usize),
     /// A fault class is switched off.
     Disable(Fault),
     /// The garbage collector judges the object to be garbage (none of its owners exists) and

@@ -100,6 +100,8 @@ pub fn scope(faults: Faults, edits: u8, deletes: u8) -> Scope {
         faults,
         max_stale_requests: 1,
         max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
+        others: Vec::new(),
+        objects: Vec::new(),
     }
 }
 

@@ -46,6 +46,8 @@ pub fn default_scope() -> Scope {
         },
         max_stale_requests: 1,
         max_objects_per_kind: anvil::model::scope::DEFAULT_OBJECT_BOUND,
+        others: Vec::new(),
+        objects: Vec::new(),
     }
 }
 

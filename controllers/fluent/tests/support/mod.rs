@@ -1,0 +1,3 @@
+//! Helpers of the end-to-end tests.
+
+pub mod fluent_conf;

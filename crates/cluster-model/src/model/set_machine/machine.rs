@@ -1,0 +1,379 @@
+//! The transitions of [`SetMachine`]: which actions are enabled, their effects, fairness and
+//! the canonical form (the single-controller machine's, per member).
+
+use super::{SetMachine, SetStateOf, is_read_only};
+use crate::external::ExternalModel;
+use crate::model::canon::canonicalize_state;
+use crate::model::set::ControllerSet;
+use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
+use crate::model::{Fault, FaultState, builtins, faults, first_fault_on, memo};
+use anvil_checker::{Fairness, Machine};
+use anvil_reconciler::Preconditions;
+use std::collections::BTreeMap;
+
+impl<S, X> Machine for SetMachine<S, X>
+where
+    S: ControllerSet,
+    X: ExternalModel<Request = S::Q, Response = S::P>,
+{
+    type State = SetStateOf<S, X>;
+    type Action = Action;
+    type FairnessKey = Key;
+
+    fn init_states(&self) -> Vec<Self::State> {
+        let f = &self.scope.faults;
+        // (a scope whose objects are rejected is a configuration error of `verify_set`)
+        let etcd = crate::model::initial_etcd(&self.kinds, &self.scope).unwrap_or_default();
+        vec![State {
+            etcd,
+            network: Vec::new(),
+            gc: Vec::new(),
+            ongoing: BTreeMap::new(),
+            external: self.external.init(),
+            env: EnvState {
+                crs: self
+                    .slots
+                    .iter()
+                    .map(|sl| CrEnv {
+                        spec: 0,
+                        creates_left: 1 + sl.max_deletes,
+                        edits_left: sl.max_edits,
+                        deletes_left: sl.max_deletes,
+                    })
+                    .collect(),
+                other_deletes_left: f.other_deletes,
+                other_updates_left: f.other_updates,
+                pod_losses_left: f.pod_losses,
+            },
+            faults: FaultState {
+                crash: f.crash,
+                drop: f.drop || f.transient,
+                lost_response: f.lost_response,
+                other: f.other_deletes > 0 || f.other_updates > 0,
+                pod_loss: f.pod_losses > 0,
+            },
+        }]
+    }
+
+    fn actions(&self, s: &Self::State, out: &mut Vec<Action>) {
+        if !self.kinds_over_bound(s).is_empty() {
+            return;
+        }
+        for (i, m) in s.network.iter().enumerate() {
+            out.push(Action::Handle(i));
+            if self.reduce && m.stale {
+                if s.faults.drop
+                    && let Some(r) = faults::transient_errors(&m.req, self.transient_all()).first()
+                {
+                    out.push(Action::Drop(i, *r));
+                }
+                continue;
+            }
+            if s.faults.drop {
+                for r in faults::transient_errors(&m.req, self.transient_all()) {
+                    out.push(Action::Drop(i, *r));
+                }
+            }
+            if s.faults.lost_response {
+                for r in faults::lost_response_errors(&m.req) {
+                    out.push(Action::LoseResponse(i, *r));
+                }
+            }
+        }
+        for sl in &self.slots {
+            if s.etcd.objects.contains_key(&sl.key) && !s.ongoing.contains_key(&sl.key) {
+                out.push(Action::Start(sl.key.clone()));
+            }
+        }
+        for (k, o) in &s.ongoing {
+            if o.pending != Pending::Waiting {
+                out.push(Action::Continue(k.clone()));
+            }
+        }
+        if s.faults.crash {
+            for (i, kind) in self.cr_kinds.iter().enumerate() {
+                if s.ongoing.keys().any(|k| &k.kind == kind) {
+                    out.push(Action::CrashMember(i));
+                }
+            }
+        }
+        if self.reduce {
+            out.extend(first_fault_on(&s.faults).map(Action::Disable));
+        } else {
+            out.extend(
+                Fault::ALL
+                    .into_iter()
+                    .filter(|f| s.faults.get(*f))
+                    .map(Action::Disable),
+            );
+        }
+        for g in &s.gc {
+            out.push(Action::GcDelete(g.key.clone()));
+        }
+        for (k, o) in s.etcd.objects.iter() {
+            if crate::api::garbage_collectable(&s.etcd, k) && !s.gc.iter().any(|g| &g.key == k) {
+                out.push(Action::Gc(k.clone()));
+            }
+            if memo::memo_next_status(o).is_some() {
+                out.push(Action::Builtin(k.clone()));
+            }
+            if !self.cr_kinds.contains(&k.kind) && s.faults.other {
+                if s.env.other_deletes_left > 0 {
+                    out.push(Action::OtherDelete(k.clone()));
+                }
+                if s.env.other_updates_left > 0 {
+                    out.push(Action::OtherUpdate(k.clone()));
+                }
+            }
+            if s.faults.pod_loss
+                && s.env.pod_losses_left > 0
+                && builtins::after_pod_loss(o).is_some()
+            {
+                out.push(Action::PodLoss(k.clone()));
+            }
+        }
+        for (c, env) in s.env.crs.iter().enumerate() {
+            let sl = &self.slots[c];
+            let cr = s.etcd.objects.get(&sl.key);
+            if cr.is_none() && env.creates_left > 0 {
+                out.push(Action::UserCreate(c));
+            }
+            if let Some(cr) = cr
+                && cr.metadata().deletion_timestamp.is_none()
+            {
+                if env.edits_left > 0 {
+                    for i in 0..sl.specs.len() {
+                        if i != env.spec {
+                            out.push(Action::UserEdit(c, i));
+                        }
+                    }
+                }
+                if env.deletes_left > 0 {
+                    out.push(Action::UserDelete(c));
+                }
+            }
+        }
+    }
+
+    fn next_state(&self, s: &Self::State, a: &Action) -> Option<Self::State> {
+        let mut n = s.clone();
+        match a {
+            Action::Handle(i) => {
+                let m = n.network.remove(*i);
+                let resp = self.handle(&mut n, &m);
+                Self::deliver(&mut n, &m, resp);
+            }
+            Action::Drop(i, reason) => {
+                let m = s.network.get(*i)?;
+                if !s.faults.drop
+                    || !faults::transient_errors(&m.req, self.transient_all()).contains(reason)
+                {
+                    return None;
+                }
+                let m = n.network.remove(*i);
+                let resp = self.error_answer(&m.req, *reason, "transient failure (model)")?;
+                Self::deliver(&mut n, &m, resp);
+            }
+            Action::LoseResponse(i, reason) => {
+                let m = s.network.get(*i)?;
+                if !s.faults.lost_response || !faults::lost_response_errors(&m.req).contains(reason)
+                {
+                    return None;
+                }
+                let m = n.network.remove(*i);
+                let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
+                let _ = self.handle(&mut n, &m);
+                Self::deliver(&mut n, &m, answer);
+            }
+            Action::Start(k) => {
+                if s.ongoing.contains_key(k) {
+                    return None;
+                }
+                let member = self.member_of(&k.kind)?;
+                let cr = s.etcd.objects.get(k)?.clone();
+                if S::validate(member, &cr)? {
+                    self.step(&mut n, k, cr, S::init(member), None)?;
+                }
+            }
+            Action::Continue(k) => {
+                let o = n.ongoing.get(k)?.clone();
+                let resp = match o.pending {
+                    Pending::Waiting => return None,
+                    Pending::Idle => None,
+                    Pending::Ready(r) => Some(r),
+                };
+                self.step(&mut n, k, o.cr, o.local, resp)?;
+            }
+            Action::CrashMember(i) => {
+                let kind = self.cr_kinds.get(*i)?;
+                if !s.faults.crash || !s.ongoing.keys().any(|k| &k.kind == kind) {
+                    return None;
+                }
+                let mine = |m: &Msg<S::Q>| &m.from.kind == kind;
+                if self.reduce {
+                    n.network
+                        .retain(|m| !(mine(m) && !m.stale && is_read_only(&m.req)));
+                }
+                for m in &mut n.network {
+                    if mine(m) {
+                        m.stale = true;
+                    }
+                }
+                if n.network.iter().filter(|m| m.stale).count() > self.scope.max_stale_requests {
+                    return None;
+                }
+                n.ongoing.retain(|k, _| &k.kind != kind);
+            }
+            Action::Crash => return None,
+            Action::Disable(f) => {
+                if !s.faults.get(*f) || (self.reduce && first_fault_on(&s.faults) != Some(*f)) {
+                    return None;
+                }
+                n.faults.set(*f, false);
+            }
+            Action::Gc(k) => {
+                if !crate::api::garbage_collectable(&s.etcd, k) || s.gc.iter().any(|g| &g.key == k)
+                {
+                    return None;
+                }
+                let uid = s.etcd.objects.get(k)?.uid()?.to_string();
+                n.gc.push(GcDelete {
+                    key: k.clone(),
+                    uid,
+                });
+                n.gc.sort();
+            }
+            Action::GcDelete(k) => {
+                let i = n.gc.iter().position(|g| &g.key == k)?;
+                let g = n.gc.remove(i);
+                let pre = Preconditions {
+                    uid: Some(g.uid),
+                    resource_version: None,
+                };
+                let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
+            }
+            Action::Builtin(k) => {
+                let kinds = &self.kinds;
+                memo::memo_etcd(kinds, &mut n.etcd, a, |etcd| {
+                    let o = etcd.objects.get(k)?;
+                    let st = memo::memo_next_status(o)?;
+                    let new = o.modify(|p| {
+                        p.body.insert("status".into(), st);
+                    });
+                    etcd.update_status(kinds, &new).ok().map(|_| ())
+                })?;
+            }
+            Action::UserCreate(c) => {
+                let env = s.env.crs.get(*c)?;
+                if env.creates_left == 0 {
+                    return None;
+                }
+                let obj = self.cr_object_at(*c, &self.slots[*c].specs[env.spec]);
+                n.env.crs[*c].creates_left -= 1;
+                n.etcd.create(&self.kinds, &obj).ok()?;
+            }
+            Action::UserEdit(c, i) => {
+                if s.env.crs.get(*c)?.edits_left == 0 {
+                    return None;
+                }
+                let sl = self.slots.get(*c)?;
+                let cur = s.etcd.objects.get(&sl.key)?;
+                let spec = sl.specs.get(*i)?.clone();
+                let new = cur.modify(|p| {
+                    p.body.insert("spec".into(), spec);
+                });
+                n.etcd.update(&self.kinds, &new).ok()?;
+                n.env.crs[*c].edits_left -= 1;
+                n.env.crs[*c].spec = *i;
+            }
+            Action::UserDelete(c) => {
+                if s.env.crs.get(*c)?.deletes_left == 0 {
+                    return None;
+                }
+                n.env.crs[*c].deletes_left -= 1;
+                n.etcd
+                    .delete(&self.kinds, &self.slots.get(*c)?.key, None)
+                    .ok()?;
+            }
+            Action::OtherDelete(k) => {
+                if !s.faults.other
+                    || s.env.other_deletes_left == 0
+                    || self.cr_kinds.contains(&k.kind)
+                {
+                    return None;
+                }
+                n.env.other_deletes_left -= 1;
+                n.etcd.delete(&self.kinds, k, None).ok()?;
+            }
+            Action::OtherUpdate(k) => {
+                if !s.faults.other
+                    || s.env.other_updates_left == 0
+                    || self.cr_kinds.contains(&k.kind)
+                {
+                    return None;
+                }
+                let cur = s.etcd.objects.get(k)?;
+                n.etcd.update(&self.kinds, &builtins::scribble(cur)).ok()?;
+                n.env.other_updates_left -= 1;
+            }
+            Action::PodLoss(k) => {
+                if !s.faults.pod_loss || s.env.pod_losses_left == 0 {
+                    return None;
+                }
+                let o = s.etcd.objects.get(k)?;
+                let st = builtins::after_pod_loss(o)?;
+                let new = o.modify(|p| {
+                    p.body.insert("status".into(), st);
+                });
+                n.env.pod_losses_left -= 1;
+                n.etcd.update_status(&self.kinds, &new).ok()?;
+            }
+        }
+        Some(n)
+    }
+
+    fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
+        match a {
+            Action::Handle(i) => {
+                let m = &s.network[*i];
+                let pos = s.network[..*i]
+                    .iter()
+                    .filter(|o| o.stale == m.stale && o.from == m.from)
+                    .count();
+                Fairness::Weak(Key::Handle {
+                    from: m.from.clone(),
+                    stale: m.stale,
+                    pos,
+                })
+            }
+            Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
+            Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
+            Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
+            Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
+            Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
+            Action::Drop(..)
+            | Action::LoseResponse(..)
+            | Action::Crash
+            | Action::CrashMember(_)
+            | Action::UserCreate(_)
+            | Action::UserEdit(..)
+            | Action::UserDelete(_)
+            | Action::OtherDelete(_)
+            | Action::OtherUpdate(_)
+            | Action::PodLoss(_) => Fairness::Unfair,
+        }
+    }
+
+    fn representative(&self, mut s: Self::State) -> Self::State {
+        if self.reduce {
+            if s.env.other_deletes_left == 0 && s.env.other_updates_left == 0 {
+                s.faults.other = false;
+            }
+            if s.env.pod_losses_left == 0 {
+                s.faults.pod_loss = false;
+            }
+        }
+        canonicalize_state(&mut s);
+        s
+    }
+}
