@@ -104,6 +104,54 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
 }
 
 /// The objects a response shows its receiver.
+/// The fairness of action `a` given the messages in flight: the same for every machine over
+/// [`State`] (one controller or a set). The API server, the controller runtime, the garbage
+/// collector, built-in controllers and fault switches are weakly fair (a message is identified
+/// by its sender, staleness and position among that sender's messages); faults and the
+/// environment are not fair.
+pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
+    match a {
+        Action::Handle(i) => {
+            let m = &network[*i];
+            let pos = network[..*i]
+                .iter()
+                .filter(|o| o.stale == m.stale && o.from == m.from)
+                .count();
+            Fairness::Weak(Key::Handle {
+                from: m.from.clone(),
+                stale: m.stale,
+                pos,
+            })
+        }
+        Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
+        Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
+        Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
+        Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
+        Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
+        Action::Drop(..)
+        | Action::LoseResponse(..)
+        | Action::Crash
+        | Action::CrashMember(_)
+        | Action::UserCreate(_)
+        | Action::UserEdit(..)
+        | Action::UserDelete(_)
+        | Action::OtherDelete(_)
+        | Action::OtherUpdate(_)
+        | Action::PodLoss(_) => Fairness::Unfair,
+    }
+}
+
+/// Reduction shared by the machines: a fault switch whose budget is spent enables nothing
+/// (only its own Disable step), so it is switched off in the representative state.
+pub(crate) fn switch_off_spent(env: &EnvState, faults: &mut FaultState) {
+    if env.other_deletes_left == 0 && env.other_updates_left == 0 {
+        faults.other = false;
+    }
+    if env.pod_losses_left == 0 {
+        faults.pod_loss = false;
+    }
+}
+
 fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
     match resp {
         KubeResponse::Get(Ok(o))
@@ -704,46 +752,12 @@ where
     }
 
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
-        match a {
-            Action::Handle(i) => {
-                let m = &s.network[*i];
-                let pos = s.network[..*i]
-                    .iter()
-                    .filter(|o| o.stale == m.stale && o.from == m.from)
-                    .count();
-                Fairness::Weak(Key::Handle {
-                    from: m.from.clone(),
-                    stale: m.stale,
-                    pos,
-                })
-            }
-            Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
-            Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
-            Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
-            Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
-            Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
-            Action::Drop(..)
-            | Action::LoseResponse(..)
-            | Action::Crash
-            | Action::CrashMember(_)
-            | Action::UserCreate(_)
-            | Action::UserEdit(..)
-            | Action::UserDelete(_)
-            | Action::OtherDelete(_)
-            | Action::OtherUpdate(_)
-            | Action::PodLoss(_) => Fairness::Unfair,
-        }
+        fairness_of(&s.network, a)
     }
 
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
-            // A switch whose budget is spent enables nothing (only its own Disable step): off.
-            if s.env.other_deletes_left == 0 && s.env.other_updates_left == 0 {
-                s.faults.other = false;
-            }
-            if s.env.pod_losses_left == 0 {
-                s.faults.pod_loss = false;
-            }
+            switch_off_spent(&s.env, &mut s.faults);
         }
         canonicalize::<R, X>(&mut s);
         s

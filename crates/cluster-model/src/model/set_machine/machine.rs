@@ -6,7 +6,9 @@ use crate::external::ExternalModel;
 use crate::model::canon::canonicalize_state;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
-use crate::model::{Fault, FaultState, builtins, faults, first_fault_on, memo};
+use crate::model::{
+    Fault, FaultState, builtins, fairness_of, faults, first_fault_on, memo, switch_off_spent,
+};
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
 use std::collections::BTreeMap;
@@ -333,45 +335,12 @@ where
     }
 
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
-        match a {
-            Action::Handle(i) => {
-                let m = &s.network[*i];
-                let pos = s.network[..*i]
-                    .iter()
-                    .filter(|o| o.stale == m.stale && o.from == m.from)
-                    .count();
-                Fairness::Weak(Key::Handle {
-                    from: m.from.clone(),
-                    stale: m.stale,
-                    pos,
-                })
-            }
-            Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
-            Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
-            Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
-            Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
-            Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
-            Action::Drop(..)
-            | Action::LoseResponse(..)
-            | Action::Crash
-            | Action::CrashMember(_)
-            | Action::UserCreate(_)
-            | Action::UserEdit(..)
-            | Action::UserDelete(_)
-            | Action::OtherDelete(_)
-            | Action::OtherUpdate(_)
-            | Action::PodLoss(_) => Fairness::Unfair,
-        }
+        fairness_of(&s.network, a)
     }
 
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
-            if s.env.other_deletes_left == 0 && s.env.other_updates_left == 0 {
-                s.faults.other = false;
-            }
-            if s.env.pod_losses_left == 0 {
-                s.faults.pod_loss = false;
-            }
+            switch_off_spent(&s.env, &mut s.faults);
         }
         canonicalize_state(&mut s);
         s
