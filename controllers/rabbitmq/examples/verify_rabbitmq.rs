@@ -1,5 +1,5 @@
 //! Runs the RabbitMQ controller's checks without the `anvil` binary:
-//! `cargo run --release -p anvil-rabbitmq --example verify -- [rabbitmq|rabbitmq-stale-scale-down|rabbitmq-cookie-rotation|rabbitmq-config-no-roll] [--edits N] [--stale N] [--no-drop] [--no-crash] [--state-limit N] [--no-read-tracking]`.
+//! `cargo run --release -p anvil-rabbitmq --example verify_rabbitmq -- [rabbitmq|rabbitmq-stale-scale-down|rabbitmq-cookie-rotation|rabbitmq-config-no-roll] [--edits N] [--stale N] [--no-drop] [--no-crash] [--state-limit N] [--no-read-tracking]`.
 
 use anvil_cluster_model::esr::CheckOptions;
 use anvil_cluster_model::render::trace_text;

@@ -1,5 +1,5 @@
 //! Runs the ZooKeeper controller's checks without the `anvil` binary:
-//! `cargo run --release -p anvil-zookeeper --example verify -- [zookeeper|zookeeper-569|zookeeper-adopt] [--small]`.
+//! `cargo run --release -p anvil-zookeeper --example verify_zookeeper -- [zookeeper|zookeeper-569|zookeeper-adopt] [--small]`.
 
 use anvil_cluster_model::esr::CheckOptions;
 use anvil_cluster_model::render::trace_text;
