@@ -20,7 +20,7 @@ use anvil_fluent::{
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{KubeRequest, KubeResponse};
 use anvil_shim::{CancellationToken, NoExternalShim, Outcome, reconcile_once};
-use anvil_testenv::ControlPlane;
+use anvil_testenv::{ControlPlane, eventually};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -28,8 +28,7 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::fluent_conf;
 
 fn owned_kinds() -> Vec<Kind> {
@@ -52,23 +51,9 @@ fn kinds() -> Vec<Kind> {
 
 /// Every object of the controllers' kinds in `ns`, as a `ClusterView`.
 async fn snapshot(client: &kube::Client, ns: &str) -> BTreeMap<ObjectRef, DynamicObject> {
-    let mut out = BTreeMap::new();
-    for kind in kinds() {
-        let req = KubeRequest::List {
-            kind,
-            namespace: ns.into(),
-            label_selector: BTreeMap::new(),
-        };
-        match anvil_shim::execute(client, &req).await {
-            KubeResponse::List(Ok(objs)) => {
-                for o in objs {
-                    out.insert(o.object_ref(), o);
-                }
-            }
-            other => panic!("list failed: {other:?}"),
-        }
-    }
-    out
+    anvil_shim::list_view(client, ns, kinds())
+        .await
+        .unwrap_or_else(|e| panic!("list failed: {e:?}"))
 }
 
 /// Both predicates hold (the FluentBit's with its configuration present).
@@ -84,21 +69,6 @@ async fn both_match(client: &kube::Client, ns: &str, fb: &str, fbc: &str) -> boo
     let view = snapshot(client, ns).await;
     let found = b.status.as_ref().is_some_and(|s| s.config_found);
     config_matches(&c, &view) && fluent_bit_matches(&b, &view) && found
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 async fn setup(prefix: &str) -> (&'static ControlPlane, kube::Client, String) {

@@ -17,7 +17,7 @@ use anvil_rabbitmq::{
 };
 use anvil_reconciler::{KubeRequest, KubeResponse};
 use anvil_shim::{BoxFuture, CancellationToken, ExternalShim, Outcome, reconcile_once};
-use anvil_testenv::ControlPlane;
+use anvil_testenv::{ControlPlane, eventually};
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -25,9 +25,8 @@ use kube::Api;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use support::rabbitmq_server::{NodeConfig, RabbitmqNode, amqp_handshake, management_get};
 
 fn kinds() -> Vec<Kind> {
@@ -45,23 +44,9 @@ fn kinds() -> Vec<Kind> {
 
 /// Every object of the controller's kinds in `ns`, as a `ClusterView`.
 async fn snapshot(client: &kube::Client, ns: &str) -> BTreeMap<ObjectRef, DynamicObject> {
-    let mut out = BTreeMap::new();
-    for kind in kinds() {
-        let req = KubeRequest::List {
-            kind,
-            namespace: ns.into(),
-            label_selector: BTreeMap::new(),
-        };
-        match anvil_shim::execute(client, &req).await {
-            KubeResponse::List(Ok(objs)) => {
-                for o in objs {
-                    out.insert(o.object_ref(), o);
-                }
-            }
-            other => panic!("list failed: {other:?}"),
-        }
-    }
-    out
+    anvil_shim::list_view(client, ns, kinds())
+        .await
+        .unwrap_or_else(|e| panic!("list failed: {e:?}"))
 }
 
 async fn matches(client: &kube::Client, ns: &str, name: &str) -> bool {
@@ -71,21 +56,6 @@ async fn matches(client: &kube::Client, ns: &str, name: &str) -> bool {
     };
     let view = snapshot(client, ns).await;
     current_state_matches(&cr, &view)
-}
-
-async fn eventually<F, Fut>(what: &str, timeout: Duration, mut f: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if f().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("timed out after {timeout:?} waiting for {what}");
 }
 
 async fn setup(prefix: &str) -> (&'static ControlPlane, kube::Client, String) {

@@ -132,6 +132,32 @@ fn name_of(obj: &DynamicObject) -> Result<&str, ApiError> {
     }
 }
 
+/// Every object of `kinds` in `namespace`, read with this shim's own List (what a reconcile
+/// sees): a `ClusterView` for desired-state predicates in tests and tools. The first failed
+/// List is returned as its error.
+pub async fn list_view(
+    client: &Client,
+    namespace: &str,
+    kinds: impl IntoIterator<Item = Kind>,
+) -> Result<std::collections::BTreeMap<ObjectRef, DynamicObject>, ApiError> {
+    let mut out = std::collections::BTreeMap::new();
+    for kind in kinds {
+        let req = KubeRequest::List {
+            kind,
+            namespace: namespace.to_string(),
+            label_selector: Default::default(),
+        };
+        match execute(client, &req).await {
+            KubeResponse::List(Ok(items)) => {
+                out.extend(items.into_iter().map(|o| (o.object_ref(), o)));
+            }
+            KubeResponse::List(Err(e)) => return Err(e),
+            unexpected => return Err(other(format!("a List answered {unexpected:?}"))),
+        }
+    }
+    Ok(out)
+}
+
 /// Executes one request and returns its response. Never panics on server or transport
 /// failures: they come back as `Err(ApiError)` inside the response (transport failures as
 /// `Other`), never as success. See the crate docs for the request -> kube call table.

@@ -186,8 +186,8 @@ pub use cli::{Cluster, check_cluster, connect, crd_yaml};
 pub use config::{CancellationToken, ShimConfig};
 pub use error::{CRASH_EXIT_CODE, ShimError};
 pub use execute::{
-    GET_THEN_ATTEMPTS, Metrics, api_resource, dynamic_api, execute, metrics, register_plural,
-    register_resource,
+    GET_THEN_ATTEMPTS, Metrics, api_resource, dynamic_api, execute, list_view, metrics,
+    register_plural, register_resource,
 };
 pub use external::{BoxFuture, ExternalShim, FnShim, NoExternalShim};
 pub use leader::LeaderElection;

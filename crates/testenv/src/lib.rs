@@ -50,6 +50,23 @@ pub use error::{Result, TestEnvError};
 pub use faults::Component;
 pub use zookeeper::ZooKeeper;
 
+/// Polls `check` every 250 ms until it holds; panics naming `what` after `timeout` (for
+/// tests: a condition on the real cluster that must become true).
+pub async fn eventually<F, Fut>(what: &str, timeout: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
 /// How long to wait for the control plane to become ready.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long to wait for namespaces' default service accounts and CRDs to become established.

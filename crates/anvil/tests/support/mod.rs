@@ -11,7 +11,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
-use anvil_reconciler::{KubeRequest, KubeResponse};
 use anvil_testenv::ControlPlane;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
@@ -357,23 +356,9 @@ pub async fn snapshot(
     namespace: &str,
     kinds: &[Kind],
 ) -> BTreeMap<ObjectRef, DynamicObject> {
-    let mut out = BTreeMap::new();
-    for kind in kinds {
-        let req = KubeRequest::List {
-            kind: kind.clone(),
-            namespace: namespace.to_string(),
-            label_selector: Default::default(),
-        };
-        match anvil_shim::execute(client, &req).await {
-            KubeResponse::List(Ok(items)) => {
-                for o in items {
-                    out.insert(o.object_ref(), o);
-                }
-            }
-            other => panic!("listing {kind:?}: {other:?}"),
-        }
-    }
-    out
+    anvil_shim::list_view(client, namespace, kinds.iter().cloned())
+        .await
+        .unwrap_or_else(|e| panic!("listing {kinds:?}: {e:?}"))
 }
 
 /// The Events in `namespace` about the object named `name`.
