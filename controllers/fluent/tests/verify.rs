@@ -198,6 +198,10 @@ fn the_reductions_keep_every_verdict_with_two_controllers() {
     for (name, check) in [
         ("fluent", fluent),
         ("fluent-early-daemonset", verify_early_daemon_set as Check),
+        (
+            "fluent-config-writes-daemonset",
+            verify_config_writes_daemon_set as Check,
+        ),
     ] {
         let reduced = check(s.clone(), &CheckOptions::default());
         let full = check(

@@ -484,7 +484,11 @@ where
             others: Vec::new(),
             objects: Vec::new(),
         };
-        let m = ClusterMachine::<R, X>::new(subject.kinds.clone(), scope, (subject.external)());
+        // step by step: the comparison looks at each answer before the reconcile processes
+        // it (the reductions' eager steps fold the two; `eager_steps.rs` and
+        // `reductions.rs` check that they change nothing)
+        let m = ClusterMachine::<R, X>::new(subject.kinds.clone(), scope, (subject.external)())
+            .with_reductions(false);
         let s = m.init_states().remove(0);
         ModelSide {
             m,

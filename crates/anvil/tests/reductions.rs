@@ -1,9 +1,11 @@
 //! The model's reductions (fault switches turned off in a fixed order, spent switches off,
-//! reads of a crashed controller dropped) never change a verdict: every property of every
+//! reads of a crashed controller dropped, eager steps: a response processed in the step that
+//! delivers it, with crashes that discard unsent writes) never change a verdict: every property of every
 //! small registered check, with and without them, on scopes that switch every fault class on.
 //! Each reduced search explores no more states than the full one, and a violation found with
-//! the reductions is a validated counterexample of the unreduced model too (the trace
-//! validator replays it step by step).
+//! the reductions is a validated counterexample (the trace validator replays it step by step
+//! on the reduced model; `cluster-model/tests/eager_steps.rs` relates those steps to the
+//! unreduced ones).
 
 use anvil::registry;
 use anvil_cluster_model::Scope;
@@ -78,7 +80,7 @@ fn compare(name: &str, scope: Scope) {
 #[test]
 fn demo_verdicts_are_unchanged() {
     // one spec, no edit, and a pod loss too (a budgeted fault whose switch goes off when it is
-    // spent): 18,946 states reduced, 99,472 unreduced
+    // spent): 3,859 states reduced, 99,472 unreduced
     let mut s = faulty(anvil_demo::verify::default_scope());
     s.specs.truncate(1);
     s.max_edits = 0;
@@ -117,4 +119,26 @@ fn zookeeper_verdicts_are_unchanged() {
     s.faults.lost_response = false;
     compare("zookeeper", s.clone());
     compare("zookeeper-569", s);
+}
+
+#[test]
+fn rabbitmq_verdicts_are_unchanged() {
+    // the correct controller on one spec without edits; the broken variants on their own
+    // scopes with crashes and a stale request (with drops and lost responses too they take
+    // minutes unreduced: 2.9M and 3.3M states; the stale scale-down needs edits and a stale request:
+    // 749,092 states unreduced, too slow for the dev profile; `anvil verify
+    // rabbitmq-stale-scale-down --no-reductions` reproduces it)
+    let c = registry::find("rabbitmq").expect("registered");
+    let mut s = faulty((c.scope)());
+    s.specs.truncate(1);
+    s.max_edits = 0;
+    s.faults.lost_response = false;
+    compare("rabbitmq", s);
+    for name in ["rabbitmq-cookie-rotation", "rabbitmq-config-no-roll"] {
+        let c = registry::find(name).expect("registered");
+        let mut s = faulty((c.scope)());
+        s.faults.drop = false;
+        s.faults.lost_response = false;
+        compare(name, s);
+    }
 }

@@ -625,6 +625,21 @@ where
                 ),
             )
         }
+        Action::CrashUnsent(i, bits) => {
+            let n = bits.count_ones();
+            messages.push(TraceMessage::new(
+                "fault",
+                "controller",
+                "signal",
+                format!("controller #{i} crashes and restarts"),
+            ));
+            (
+                "fault",
+                format!(
+                    "controller #{i} crashes and restarts before it sent {n} of its write request(s) now in flight (they are never sent); its other requests in flight become stale"
+                ),
+            )
+        }
         Action::Disable(f) => ("fault", format!("{f:?} faults are switched off for good")),
         Action::Gc(k) => (
             "garbage-collector",
@@ -661,6 +676,31 @@ where
         ),
         Action::PodLoss(k) => ("fault", format!("a pod of {k} is lost")),
     };
+    // With the reductions on, the receiver processes a response in the step that delivers it
+    // (eager steps, see `crate::model`): show what it sent next.
+    let mut action = action;
+    if let Action::Handle(i) | Action::Drop(i, _) | Action::LoseResponse(i, _) = a
+        && let Some(msg) = prev.network.get(*i)
+        && !msg.stale
+    {
+        let before = prev.ongoing.get(&msg.from);
+        let after = next.ongoing.get(&msg.from);
+        if let Some(next_msg) = sent_by(&msg.from) {
+            action.push_str(&format!(
+                "; the reconcile of {} processes the answer and sends {}",
+                msg.from,
+                describe_request(&next_msg.req)
+            ));
+            messages.push(TraceMessage::new(
+                "controller",
+                handler_lane(&next_msg.req),
+                "request",
+                describe_request(&next_msg.req),
+            ));
+        } else if before.is_some() && after.is_none() {
+            action.push_str(&format!("; the reconcile of {} ends", msg.from));
+        }
+    }
     let changes = diff_objects(&prev.etcd.objects, &next.etcd.objects);
     let write = |from: &str, label: String| TraceMessage::new(from, "api-server", "request", label);
     match a {

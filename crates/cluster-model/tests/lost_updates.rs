@@ -94,17 +94,28 @@ impl Reconciler for LabelStamp {
 }
 
 fn check_kind(kind: &str) {
+    // unreduced: the response waits for a separate step; reduced: it is processed in the
+    // step that delivers it (eager steps), and the Update is in flight at once
+    for reduce in [false, true] {
+        check_kind_with(kind, reduce);
+    }
+}
+
+fn check_kind_with(kind: &str, reduce: bool) {
     let mut sc = scope(Faults::default(), 0, 0);
     sc.specs = vec![json!({"text": kind})];
     let m = ClusterMachine::<LabelStamp, NoExternalModel>::new(kinds(), sc, NoExternalModel)
-        .with_read_tracking(true);
+        .with_read_tracking(true)
+        .with_reductions(reduce);
     let mut s = m.init_states().remove(0);
     let stored = s.etcd.create(&m.kinds, &target(kind)).unwrap();
     let key: ObjectRef = stored.object_ref();
     s = m.next_state(&s, &Action::UserCreate(0)).unwrap();
     s = m.next_state(&s, &Action::Start(m.cr_key())).unwrap();
     s = m.next_state(&s, &Action::Handle(0)).unwrap();
-    s = m.next_state(&s, &Action::Continue(m.cr_key())).unwrap();
+    if !reduce {
+        s = m.next_state(&s, &Action::Continue(m.cr_key())).unwrap();
+    }
     assert!(
         matches!(
             &s.network[0].req,

@@ -158,8 +158,11 @@ fn r3_list_with_an_empty_namespace_lists_every_namespace() {
     assert_eq!(one.len(), 1);
 }
 
+/// Step by step (reductions off): the tests below look at the answer delivered to the
+/// reconcile before it processes it, which the eager steps of the reductions fold into the
+/// delivery (`tests/eager_steps.rs`).
 fn first_request_state(faults: Faults) -> (M, S) {
-    let m = machine(scope(faults, 0, 0));
+    let m = machine(scope(faults, 0, 0)).with_reductions(false);
     let s = m
         .next_state(&m.init_states()[0], &Action::UserCreate(0))
         .unwrap();

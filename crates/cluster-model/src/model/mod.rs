@@ -24,6 +24,36 @@
 //!   transient failures of the `transient` fault (not executed).
 //! * **R5** Tokens: resourceVersions and uids are opaque strings that a reconciler may copy
 //!   and compare for equality only (see [`crate::tokens`]).
+//!
+//! # Eager steps (a reduction, on with the others)
+//!
+//! With the reductions on ([`ClusterMachine::with_reductions`]), the step that delivers a
+//! response to a live reconcile (`Handle`, `Drop`, `LoseResponse`) also runs the reconcile's
+//! next `reconcile_core` step, and steps that send no request follow at once (up to
+//! [`EAGER_IDLE_STEPS`]), so no state holds a response that has arrived but is not processed
+//! ([`Pending::Ready`]). To keep the crashes that the separate step allowed, a crash may
+//! discard any of the crashed controller's live write requests as never sent
+//! ([`Action::CrashUnsent`]).
+//!
+//! Why no verdict changes. *Nothing new is reachable*: an eager step is a `Handle` (or failure)
+//! followed at once by the `Continue`s the unreduced model allows, and a `CrashUnsent` state is
+//! the unreduced state where the controller crashed before those `Continue`s: a request still
+//! in flight has had no effect, its sender's later steps only sent it, and the stale bound is
+//! checked on the network after the discard, i.e. on the unreduced crash's network. *Nothing
+//! is lost*: a `Continue` reads and writes only its own reconcile's entry and appends its
+//! request; no other step reads either (the API server, the garbage collector, built-in
+//! controllers, the user and other writers work on etcd and their own requests; the other
+//! reconciles on their own entries), so in any unreduced execution the `Continue`s can be moved
+//! back to the delivery they follow, unless the controller crashes in between, which
+//! `CrashUnsent` covers. The moved execution passes through the same etcd, external and custom
+//! resource states, with the intermediate ones removed (stuttering), and its messages in flight
+//! are the original ones plus requests sent earlier. So every stutter-invariant property of
+//! those states (ESR, the desired-state predicates) keeps its verdict; the built-in
+//! invariants look at requests in flight and are monotone in them, so a violating state maps
+//! to a violating state; step properties see the same etcd changes. Fairness carries over: an
+//! unreduced fair execution takes every enabled `Continue` eventually (weak fairness), so each
+//! moves back over finitely many steps. `crates/anvil/tests/reductions.rs` compares every
+//! verdict with and without the reductions.
 
 pub mod builtins;
 pub mod canon;
@@ -132,6 +162,7 @@ pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
         | Action::LoseResponse(..)
         | Action::Crash
         | Action::CrashMember(_)
+        | Action::CrashUnsent(..)
         | Action::UserCreate(_)
         | Action::UserEdit(..)
         | Action::UserDelete(_)
@@ -150,6 +181,61 @@ pub(crate) fn switch_off_spent(env: &EnvState, faults: &mut FaultState) {
     if env.pod_losses_left == 0 {
         faults.pod_loss = false;
     }
+}
+
+/// How many `reconcile_core` steps without a request a reconcile takes eagerly, in the step
+/// that delivered its last response, before it is left [`Pending::Idle`] for a separate
+/// [`Action::Continue`] (a reconciler that loops without requests).
+pub(crate) const EAGER_IDLE_STEPS: usize = 16;
+
+/// The indices (in network order) of the live write requests for which `mine` holds: the
+/// requests a crash of their sender may discard as never sent ([`Action::CrashUnsent`]).
+pub(crate) fn unsendable<Q>(network: &[Msg<Q>], mine: impl Fn(&Msg<Q>) -> bool) -> Vec<usize> {
+    network
+        .iter()
+        .enumerate()
+        .filter(|(_, m)| !m.stale && !is_read_only(&m.req) && mine(m))
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The crash variants of a controller (or member) with `n` live write requests in flight:
+/// every non-empty subset of them may be discarded as never sent (at most 2^8 - 1 variants).
+pub(crate) fn unsent_masks(n: usize) -> impl Iterator<Item = u32> {
+    1..(1u32 << n.min(8))
+}
+
+/// The network after a crash of the controller (or member) whose requests `mine` selects:
+/// the requests named by `unsent` (bits over [`unsendable`]) are removed as never sent, with
+/// the reductions on its reads in flight go too (nobody reads their answer and their handling
+/// changes nothing), and its remaining requests become stale. `None`: `unsent` names a request
+/// that is not there.
+pub(crate) fn crash_network<Q>(
+    network: &mut Vec<Msg<Q>>,
+    mine: impl Fn(&Msg<Q>) -> bool,
+    reduce: bool,
+    unsent: u32,
+) -> Option<()> {
+    if unsent != 0 {
+        let cands = unsendable(network, &mine);
+        if unsent >> cands.len().min(31) != 0 {
+            return None;
+        }
+        for (j, i) in cands.into_iter().enumerate().rev() {
+            if unsent & (1 << j) != 0 {
+                network.remove(i);
+            }
+        }
+    }
+    if reduce {
+        network.retain(|m| !(mine(m) && !m.stale && is_read_only(&m.req)));
+    }
+    for m in network.iter_mut() {
+        if mine(m) {
+            m.stale = true;
+        }
+    }
+    Some(())
 }
 
 fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
@@ -325,6 +411,9 @@ where
     /// state ends the reconcile; otherwise `reconcile_core` runs and its request (if any) is
     /// sent. A step that ends the reconcile together with a request keeps the reconcile
     /// waiting for that request's response, which is then discarded.
+    ///
+    /// With the reductions on, steps that send no request follow at once (up to
+    /// [`EAGER_IDLE_STEPS`]), as the shim runs them.
     fn step(
         &self,
         s: &mut StateOf<R, X>,
@@ -332,12 +421,50 @@ where
         cr_obj: DynamicObject,
         local: R::T,
         resp: Option<Response<R::ExternalResponse>>,
-        mut seen: Vec<(ObjectRef, String)>,
+        seen: Vec<(ObjectRef, String)>,
     ) -> Option<()> {
+        let eager = if self.reduce { EAGER_IDLE_STEPS } else { 0 };
+        let (mut local, mut resp, mut seen) = (local, resp, seen);
+        for _ in 0..eager {
+            if is_end::<R>(&local) {
+                break;
+            }
+            match self.one_step(s, key, &cr_obj, local, resp, seen)? {
+                Ok(()) => return Some(()),
+                Err((t, sn)) => (local, resp, seen) = (t, None, sn),
+            }
+        }
         if is_end::<R>(&local) {
             s.ongoing.remove(key);
             return Some(());
         }
+        if let Err((t, seen)) = self.one_step(s, key, &cr_obj, local, resp, seen)? {
+            s.ongoing.insert(
+                key.clone(),
+                Ongoing {
+                    cr: cr_obj,
+                    local: t,
+                    pending: Pending::Idle,
+                    seen,
+                },
+            );
+        }
+        Some(())
+    }
+
+    /// One `reconcile_core` step from a local state that has not ended. `Ok`: the reconcile
+    /// sent a request (and waits) or ended; `Err`: it sent nothing and goes on from the
+    /// returned local state (not yet stored in `s`).
+    #[allow(clippy::type_complexity)]
+    fn one_step(
+        &self,
+        s: &mut StateOf<R, X>,
+        key: &ObjectRef,
+        cr_obj: &DynamicObject,
+        local: R::T,
+        resp: Option<Response<R::ExternalResponse>>,
+        mut seen: Vec<(ObjectRef, String)>,
+    ) -> Option<Result<(), (R::T, Vec<(ObjectRef, String)>)>> {
         if self.track_reads
             && let Some(Response::Kube(k)) = &resp
         {
@@ -351,8 +478,8 @@ where
                 }
             }
         }
-        let (t, req) = memo::memo_core::<R>(&cr_obj, resp, local)?;
-        let pending = match req {
+        let (t, req) = memo::memo_core::<R>(cr_obj, resp, local)?;
+        match req {
             Some(req) => {
                 let basis = match &req {
                     Request::Kube(KubeRequest::Update(o))
@@ -369,45 +496,55 @@ where
                     req,
                     basis,
                 });
-                Pending::Waiting
+                s.ongoing.insert(
+                    key.clone(),
+                    Ongoing {
+                        cr: cr_obj.clone(),
+                        local: t,
+                        pending: Pending::Waiting,
+                        seen,
+                    },
+                );
+                Some(Ok(()))
             }
             None if is_end::<R>(&t) => {
                 s.ongoing.remove(key);
-                return Some(());
+                Some(Ok(()))
             }
-            None => Pending::Idle,
-        };
-        s.ongoing.insert(
-            key.clone(),
-            Ongoing {
-                cr: cr_obj,
-                local: t,
-                pending,
-                seen,
-            },
-        );
-        Some(())
+            None => Some(Err((t, seen))),
+        }
     }
 
     /// Delivers a response to the reconcile that sent `m` (nothing for a stale request). A
-    /// reconcile that had already ended (R1) ends now, discarding the response.
+    /// reconcile that had already ended (R1) ends now, discarding the response. With the
+    /// reductions on, the reconcile processes the response in the same step (module docs,
+    /// "Eager steps"); otherwise it waits in [`Pending::Ready`] for an [`Action::Continue`].
+    /// `None`: the reconcile's snapshot of its CR no longer decodes (it decoded when the
+    /// reconcile started, so this does not happen).
     fn deliver(
+        &self,
         s: &mut StateOf<R, X>,
         m: &Msg<R::ExternalRequest>,
         resp: Response<R::ExternalResponse>,
-    ) {
+    ) -> Option<()> {
         if m.stale {
-            return;
+            return Some(());
         }
-        if let Some(o) = s.ongoing.get_mut(&m.from)
-            && o.pending == Pending::Waiting
-        {
-            if is_end::<R>(&o.local) {
-                s.ongoing.remove(&m.from);
-            } else {
-                o.pending = Pending::Ready(resp);
-            }
+        let Some(o) = s.ongoing.get_mut(&m.from) else {
+            return Some(());
+        };
+        if o.pending != Pending::Waiting {
+            return Some(());
         }
+        if is_end::<R>(&o.local) {
+            s.ongoing.remove(&m.from);
+        } else if self.reduce {
+            let o = s.ongoing.remove(&m.from)?;
+            self.step(s, &m.from, o.cr, o.local, Some(resp), o.seen)?;
+        } else {
+            o.pending = Pending::Ready(resp);
+        }
+        Some(())
     }
 
     pub(crate) fn handle(
@@ -523,6 +660,10 @@ where
         }
         if s.faults.crash && !s.ongoing.is_empty() {
             out.push(Action::Crash);
+            if self.reduce {
+                let n = unsendable(&s.network, |_| true).len();
+                out.extend(unsent_masks(n).map(|b| Action::CrashUnsent(0, b)));
+            }
         }
         if self.reduce {
             out.extend(first_fault_on(&s.faults).map(Action::Disable));
@@ -587,7 +728,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                Self::deliver(&mut n, &m, resp);
+                self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
                 let m = s.network.get(*i)?;
@@ -598,7 +739,7 @@ where
                 }
                 let m = n.network.remove(*i);
                 let resp = self.error_answer(&m.req, *reason, "transient failure (model)")?;
-                Self::deliver(&mut n, &m, resp);
+                self.deliver(&mut n, &m, resp)?;
             }
             Action::LoseResponse(i, reason) => {
                 let m = s.network.get(*i)?;
@@ -609,7 +750,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                Self::deliver(&mut n, &m, answer);
+                self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
                 if s.ongoing.contains_key(k) {
@@ -630,7 +771,12 @@ where
                 };
                 self.step(&mut n, k, o.cr, o.local, resp, o.seen)?;
             }
-            Action::Crash => {
+            Action::Crash | Action::CrashUnsent(..) => {
+                let unsent = match a {
+                    Action::CrashUnsent(0, b) if self.reduce && *b != 0 => *b,
+                    Action::CrashUnsent(..) => return None,
+                    _ => 0,
+                };
                 if !s.faults.crash {
                     return None;
                 }
@@ -638,16 +784,11 @@ where
                 // handling of it is a no-op and its answer is discarded, whether it is
                 // handled, failed or lost. It is dropped with its sender, so it neither
                 // multiplies states nor counts as a stale request.
-                if self.reduce {
-                    n.network.retain(|m| !is_read_only(&m.req));
-                }
+                crash_network(&mut n.network, |_| true, self.reduce, unsent)?;
                 if n.network.len() > self.scope.max_stale_requests {
                     return None;
                 }
                 n.ongoing.clear();
-                for m in &mut n.network {
-                    m.stale = true;
-                }
             }
             // (a controller set's per-member crash; this machine runs one controller)
             Action::CrashMember(_) => return None,

@@ -137,6 +137,12 @@ pub enum Action {
     /// lost, its requests in flight become stale; the other members go on). Only the
     /// controller-set machine ([`crate::model::set_machine::SetMachine`]) takes it.
     CrashMember(usize),
+    /// Fault: member `.0` of the controller (0 for a single controller) crashes before it
+    /// sent some of the write requests it has in flight, which are discarded; the others
+    /// become stale as in [`Action::Crash`]. Bit `j` of `.1` names the `j`-th of the member's
+    /// live write requests in network order. Only with the reductions on, where a response is
+    /// processed in the same step that delivers it (see `crate::model`'s "Eager steps").
+    CrashUnsent(usize, u32),
     /// A fault class is switched off.
     Disable(Fault),
     /// The garbage collector judges the object to be garbage (none of its owners exists) and

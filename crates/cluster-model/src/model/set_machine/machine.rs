@@ -1,13 +1,14 @@
 //! The transitions of [`SetMachine`]: which actions are enabled, their effects, fairness and
 //! the canonical form (the single-controller machine's, per member).
 
-use super::{SetMachine, SetStateOf, is_read_only};
+use super::{SetMachine, SetStateOf};
 use crate::external::ExternalModel;
 use crate::model::canon::canonicalize_state;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
 use crate::model::{
-    Fault, FaultState, builtins, fairness_of, faults, first_fault_on, memo, switch_off_spent,
+    Fault, FaultState, builtins, crash_network, fairness_of, faults, first_fault_on, memo,
+    switch_off_spent, unsendable, unsent_masks,
 };
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
@@ -96,6 +97,10 @@ where
             for (i, kind) in self.cr_kinds.iter().enumerate() {
                 if s.ongoing.keys().any(|k| &k.kind == kind) {
                     out.push(Action::CrashMember(i));
+                    if self.reduce {
+                        let n = unsendable(&s.network, |m| &m.from.kind == kind).len();
+                        out.extend(unsent_masks(n).map(|b| Action::CrashUnsent(i, b)));
+                    }
                 }
             }
         }
@@ -163,7 +168,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                Self::deliver(&mut n, &m, resp);
+                self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
                 let m = s.network.get(*i)?;
@@ -174,7 +179,7 @@ where
                 }
                 let m = n.network.remove(*i);
                 let resp = self.error_answer(&m.req, *reason, "transient failure (model)")?;
-                Self::deliver(&mut n, &m, resp);
+                self.deliver(&mut n, &m, resp)?;
             }
             Action::LoseResponse(i, reason) => {
                 let m = s.network.get(*i)?;
@@ -185,7 +190,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                Self::deliver(&mut n, &m, answer);
+                self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
                 if s.ongoing.contains_key(k) {
@@ -206,21 +211,22 @@ where
                 };
                 self.step(&mut n, k, o.cr, o.local, resp)?;
             }
-            Action::CrashMember(i) => {
+            Action::CrashMember(i) | Action::CrashUnsent(i, _) => {
+                let unsent = match a {
+                    Action::CrashUnsent(_, b) if self.reduce && *b != 0 => *b,
+                    Action::CrashUnsent(..) => return None,
+                    _ => 0,
+                };
                 let kind = self.cr_kinds.get(*i)?;
                 if !s.faults.crash || !s.ongoing.keys().any(|k| &k.kind == kind) {
                     return None;
                 }
-                let mine = |m: &Msg<S::Q>| &m.from.kind == kind;
-                if self.reduce {
-                    n.network
-                        .retain(|m| !(mine(m) && !m.stale && is_read_only(&m.req)));
-                }
-                for m in &mut n.network {
-                    if mine(m) {
-                        m.stale = true;
-                    }
-                }
+                crash_network(
+                    &mut n.network,
+                    |m: &Msg<S::Q>| &m.from.kind == kind,
+                    self.reduce,
+                    unsent,
+                )?;
                 if n.network.iter().filter(|m| m.stale).count() > self.scope.max_stale_requests {
                     return None;
                 }

@@ -26,9 +26,9 @@
 
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
-use crate::model::memo;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Msg, Ongoing, Pending, State};
+use crate::model::{EAGER_IDLE_STEPS, memo};
 use crate::scope::Scope;
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{ApiError, ErrorReason, Request, Response};
@@ -74,10 +74,6 @@ pub struct SetMachine<S: ControllerSet, X: ExternalModel> {
 
 fn is_end<S: ControllerSet>(l: &S::Local) -> bool {
     S::done(l) || S::error(l)
-}
-
-fn is_read_only<Q>(r: &Request<Q>) -> bool {
-    matches!(r, Request::Kube(k) if !k.is_mutating())
 }
 
 impl<S, X> SetMachine<S, X>
@@ -195,6 +191,8 @@ where
             .collect()
     }
 
+    /// Steps of the reconcile of `key` from `local` (the single machine's rules, including
+    /// its eager steps with the reductions on: see `crate::model`).
     fn step(
         &self,
         s: &mut SetStateOf<S, X>,
@@ -203,53 +201,72 @@ where
         local: S::Local,
         resp: Option<Response<S::P>>,
     ) -> Option<()> {
-        if is_end::<S>(&local) {
-            s.ongoing.remove(key);
-            return Some(());
-        }
         let member = self.member_of(&key.kind)?;
-        let (t, req) = S::core(member, &cr_obj, resp, local)?;
-        let pending = match req {
-            Some(req) => {
+        let eager = if self.reduce { EAGER_IDLE_STEPS } else { 0 };
+        let (mut local, mut resp) = (local, resp);
+        for round in 0..=eager {
+            if is_end::<S>(&local) {
+                s.ongoing.remove(key);
+                return Some(());
+            }
+            let (t, req) = S::core(member, &cr_obj, resp, local)?;
+            if let Some(req) = req {
                 s.network.push(Msg {
                     stale: false,
                     from: key.clone(),
                     req,
                     basis: None,
                 });
-                Pending::Waiting
-            }
-            None if is_end::<S>(&t) => {
-                s.ongoing.remove(key);
+                s.ongoing.insert(
+                    key.clone(),
+                    Ongoing {
+                        cr: cr_obj,
+                        local: t,
+                        pending: Pending::Waiting,
+                        seen: Vec::new(),
+                    },
+                );
                 return Some(());
             }
-            None => Pending::Idle,
-        };
-        s.ongoing.insert(
-            key.clone(),
-            Ongoing {
-                cr: cr_obj,
-                local: t,
-                pending,
-                seen: Vec::new(),
-            },
-        );
+            if round == eager && !is_end::<S>(&t) {
+                s.ongoing.insert(
+                    key.clone(),
+                    Ongoing {
+                        cr: cr_obj,
+                        local: t,
+                        pending: Pending::Idle,
+                        seen: Vec::new(),
+                    },
+                );
+                return Some(());
+            }
+            (local, resp) = (t, None);
+        }
+        s.ongoing.remove(key);
         Some(())
     }
 
-    fn deliver(s: &mut SetStateOf<S, X>, m: &Msg<S::Q>, resp: Response<S::P>) {
+    /// Delivers a response to the reconcile that sent `m` (see the single machine's
+    /// `deliver`: with the reductions on, the reconcile processes it in the same step).
+    fn deliver(&self, s: &mut SetStateOf<S, X>, m: &Msg<S::Q>, resp: Response<S::P>) -> Option<()> {
         if m.stale {
-            return;
+            return Some(());
         }
-        if let Some(o) = s.ongoing.get_mut(&m.from)
-            && o.pending == Pending::Waiting
-        {
-            if is_end::<S>(&o.local) {
-                s.ongoing.remove(&m.from);
-            } else {
-                o.pending = Pending::Ready(resp);
-            }
+        let Some(o) = s.ongoing.get_mut(&m.from) else {
+            return Some(());
+        };
+        if o.pending != Pending::Waiting {
+            return Some(());
         }
+        if is_end::<S>(&o.local) {
+            s.ongoing.remove(&m.from);
+        } else if self.reduce {
+            let o = s.ongoing.remove(&m.from)?;
+            self.step(s, &m.from, o.cr, o.local, Some(resp))?;
+        } else {
+            o.pending = Pending::Ready(resp);
+        }
+        Some(())
     }
 
     /// The API server (or the external system) executes `m`'s request on `s`.
