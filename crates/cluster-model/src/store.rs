@@ -12,19 +12,31 @@ use std::sync::Arc;
 /// most steps do not change the cluster). Its `Hash` writes a sum of per-entry hashes kept up
 /// to date by [`ObjectStore::insert`] and [`ObjectStore::remove`], so hashing a state (the
 /// checker's fingerprint, the model's memo keys) does not walk the objects. Read access is
-/// the map's own API (`Deref`); equality compares content.
+/// the map's own API (`Deref`); equality compares content by a 128-bit sum of 128-bit entry
+/// hashes (see `DynamicObject`'s equality), without walking the maps.
 #[derive(Clone, Default)]
 pub struct ObjectStore {
     map: Arc<BTreeMap<ObjectRef, DynamicObject>>,
-    sum: u64,
+    /// Sums of the entries' 128-bit hashes, one per lane.
+    sum: (u64, u64),
 }
 
-/// The hash of one entry: the key's stable hash mixed with the object's content fingerprint.
-fn entry_hash(k: &ObjectRef, o: &DynamicObject) -> u64 {
+/// The 128-bit hash of one entry: the key's stable hash mixed with the object's content hash.
+fn entry_hash(k: &ObjectRef, o: &DynamicObject) -> (u64, u64) {
     let mut h = StableHasher::new();
     k.hash(&mut h);
-    h.write_u64(o.fingerprint());
-    h.finish()
+    let (a, b) = o.content_hash();
+    h.write_u64(a);
+    h.write_u64(b);
+    h.finish128()
+}
+
+fn add(s: (u64, u64), e: (u64, u64)) -> (u64, u64) {
+    (s.0.wrapping_add(e.0), s.1.wrapping_add(e.1))
+}
+
+fn sub(s: (u64, u64), e: (u64, u64)) -> (u64, u64) {
+    (s.0.wrapping_sub(e.0), s.1.wrapping_sub(e.1))
 }
 
 impl ObjectStore {
@@ -35,10 +47,10 @@ impl ObjectStore {
 
     /// Stores `o` under `k`; returns the object it replaces.
     pub fn insert(&mut self, k: ObjectRef, o: DynamicObject) -> Option<DynamicObject> {
-        self.sum = self.sum.wrapping_add(entry_hash(&k, &o));
+        self.sum = add(self.sum, entry_hash(&k, &o));
         let old = Arc::make_mut(&mut self.map).insert(k.clone(), o);
         if let Some(old) = &old {
-            self.sum = self.sum.wrapping_sub(entry_hash(&k, old));
+            self.sum = sub(self.sum, entry_hash(&k, old));
         }
         old
     }
@@ -55,7 +67,7 @@ impl ObjectStore {
         }
         let old = Arc::make_mut(&mut self.map).remove(k);
         if let Some(old) = &old {
-            self.sum = self.sum.wrapping_sub(entry_hash(k, old));
+            self.sum = sub(self.sum, entry_hash(k, old));
         }
         old
     }
@@ -80,7 +92,10 @@ impl FromIterator<(ObjectRef, DynamicObject)> for ObjectStore {
 
 impl PartialEq for ObjectStore {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.map, &other.map) || (self.sum == other.sum && self.map == other.map)
+        // equal 128-bit sums of 128-bit entry hashes: equal content (up to a collision of
+        // probability about 2^-128, see `DynamicObject`'s equality)
+        Arc::ptr_eq(&self.map, &other.map)
+            || (self.sum == other.sum && self.map.len() == other.map.len())
     }
 }
 
@@ -89,7 +104,7 @@ impl Eq for ObjectStore {}
 impl Hash for ObjectStore {
     fn hash<H: Hasher>(&self, state: &mut H) {
         state.write_usize(self.map.len());
-        state.write_u64(self.sum);
+        state.write_u64(self.sum.0);
     }
 }
 

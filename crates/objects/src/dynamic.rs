@@ -28,11 +28,16 @@ impl Default for Kind {
 
 struct Stored {
     fingerprint: u64,
+    /// The second 64 bits of the 128-bit content hash ([`StableHasher::finish128`]).
+    check: u64,
     parts: ObjectParts,
 }
 
 /// An object of any kind, immutable and shared: `clone` is a reference-count bump, `Hash`
-/// writes a fingerprint computed once at construction, and `Eq` compares content.
+/// writes a fingerprint computed once at construction, and `Eq` compares content by its
+/// 128-bit hash, also computed once (two different contents compare equal with probability
+/// about 2^-128 per pair: the model compares objects millions of times, mostly equal ones in
+/// different allocations, which a deep comparison walks in full).
 ///
 /// Change an object with [`DynamicObject::modify`], which copies on write.
 #[derive(Clone)]
@@ -41,8 +46,12 @@ pub struct DynamicObject(Arc<Stored>);
 impl DynamicObject {
     /// An object from its parts.
     pub fn new(parts: ObjectParts) -> Self {
-        let fingerprint = fingerprint_of(&parts);
-        DynamicObject(Arc::new(Stored { fingerprint, parts }))
+        let (fingerprint, check) = fingerprint_of(&parts);
+        DynamicObject(Arc::new(Stored {
+            fingerprint,
+            check,
+            parts,
+        }))
     }
 
     /// An object with the given kind, namespace and name, and no other content.
@@ -142,6 +151,12 @@ impl DynamicObject {
         self.0.fingerprint
     }
 
+    /// The stable 128-bit content hash (the fingerprint and a second lane): equal objects have
+    /// equal hashes, and `==` compares them.
+    pub fn content_hash(&self) -> (u64, u64) {
+        (self.0.fingerprint, self.0.check)
+    }
+
     /// `apiVersion` and `kind`.
     pub fn kind(&self) -> &Kind {
         &self.0.parts.kind
@@ -213,7 +228,7 @@ fn take_string(map: &mut Map<String, Value>, field: &str) -> Result<String, Obje
     }
 }
 
-fn fingerprint_of(parts: &ObjectParts) -> u64 {
+fn fingerprint_of(parts: &ObjectParts) -> (u64, u64) {
     let mut h = StableHasher::new();
     h.write(parts.kind.api_version().as_bytes());
     h.write_u8(0xff);
@@ -234,13 +249,13 @@ fn fingerprint_of(parts: &ObjectParts) -> u64 {
         h.write_u8(0xff);
         stable_hash_json(&parts.body[k], &mut h);
     }
-    h.finish()
+    h.finish128()
 }
 
 impl PartialEq for DynamicObject {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.0, &other.0)
-            || (self.0.fingerprint == other.0.fingerprint && self.0.parts == other.0.parts)
+            || (self.0.fingerprint == other.0.fingerprint && self.0.check == other.0.check)
     }
 }
 

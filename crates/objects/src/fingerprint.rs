@@ -6,6 +6,10 @@ use std::hash::Hasher;
 const SEED: u64 = 0x243f_6a88_85a3_08d3;
 const P1: u64 = 0xa076_1d64_78bd_642f;
 const P2: u64 = 0xe703_7ed1_a0b4_28db;
+// the second lane's constants (see [`StableHasher::finish128`])
+const SEED_B: u64 = 0x1319_8a2e_0370_7344;
+const P3: u64 = 0x8ebc_6af0_9c88_c6e3;
+const P4: u64 = 0x5899_65cc_7537_4cc3;
 
 #[inline(always)]
 fn mum(a: u64, b: u64) -> u64 {
@@ -18,18 +22,32 @@ fn mum(a: u64, b: u64) -> u64 {
 /// `std`'s `RandomState`), and fast on the short strings of Kubernetes objects because it
 /// consumes eight bytes per multiplication.
 #[derive(Clone, Copy, Debug)]
-pub struct StableHasher(u64);
+pub struct StableHasher(u64, u64);
 
 impl StableHasher {
     /// A hasher in its fixed initial state.
     pub fn new() -> Self {
-        StableHasher(SEED)
+        StableHasher(SEED, SEED_B)
     }
 
     #[inline(always)]
     fn word(&mut self, w: u64) {
         self.0 = mum(self.0 ^ w ^ P1, P2 ^ self.0.rotate_left(23));
+        self.1 = mum(self.1 ^ w ^ P3, P4 ^ self.1.rotate_left(41));
     }
+
+    /// A 128-bit hash: [`Hasher::finish`] and a second lane mixed with other constants over
+    /// the same words. Two different inputs agree on both with probability about 2^-128, so
+    /// content equality can be decided by it (objects, object stores).
+    pub fn finish128(&self) -> (u64, u64) {
+        (self.finish(), splitmix_final(self.1))
+    }
+}
+
+fn splitmix_final(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 impl Default for StableHasher {
@@ -40,10 +58,7 @@ impl Default for StableHasher {
 
 impl Hasher for StableHasher {
     fn finish(&self) -> u64 {
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
+        splitmix_final(self.0)
     }
 
     #[inline]
