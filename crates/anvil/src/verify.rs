@@ -95,8 +95,8 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub lost_responses: bool,
     /// Explore every interleaving, without the verdict-preserving reductions (fault classes
-    /// switched off in a fixed order, reads of a crashed controller dropped): slower, for
-    /// cross-checking them.
+    /// switched off in a fixed order, reads of a crashed controller dropped, responses
+    /// processed in the step that delivers them): slower, for cross-checking them.
     #[arg(long)]
     pub no_reductions: bool,
     /// Also write the report as one self-contained HTML page (results, coverage, scope, and

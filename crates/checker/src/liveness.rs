@@ -166,6 +166,18 @@ fn find_fair_component(
             {
                 continue;
             }
+            if let [v] = comp[..] {
+                // A single state (no self-loops in the graph) cycles only by stuttering: fair
+                // iff no fair instance is enabled in it (a weak one would be enabled in all of
+                // the component and never taken; a strong one removes the state). Most
+                // components are such states: decide them without the per-key table.
+                if g.out(v).iter().all(|e| e.key == UNFAIR)
+                    && best.as_ref().is_none_or(|(m, _, _)| v < *m)
+                {
+                    best = Some((v, comp, KeyInfo::new()));
+                }
+                continue;
+            }
             sc.stamp += 1;
             let cs = sc.stamp;
             for &v in &comp {

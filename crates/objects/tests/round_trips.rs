@@ -350,3 +350,36 @@ fn owner_helpers() {
     let dynamic_w = DynamicObject::from_typed(&w).unwrap();
     assert_eq!(Owner::of_object(&dynamic_w), Some(owner));
 }
+
+/// Equality compares the 128-bit content hash: equal content in distinct allocations is
+/// equal, and many near-identical objects (one character apart, key order changed) have
+/// distinct hashes in both lanes exactly when their content differs.
+#[test]
+fn equality_follows_content_through_the_128_bit_hash() {
+    let base = || DynamicObject::named(Kind::of::<ConfigMap>(), "ns", "a");
+    let with = |k: &str, v: &str| {
+        base().modify(|p| {
+            p.body.insert("data".into(), serde_json::json!({ k: v }));
+        })
+    };
+    assert_eq!(with("k", "v"), with("k", "v"), "distinct allocations, same content");
+    let mut seen = std::collections::HashMap::new();
+    for i in 0..20_000u32 {
+        let o = with("k", &format!("value-{i}"));
+        let (a, b) = o.content_hash();
+        assert!(seen.insert(a, i).is_none(), "first lane collides at {i}");
+        assert_ne!(o, with("k", &format!("value-{}", i + 1)));
+        assert_eq!(o, with("k", &format!("value-{i}")));
+        assert_ne!(a, b, "the lanes differ");
+    }
+    let two = |first: &str| {
+        base().modify(|p| {
+            let mut m = serde_json::Map::new();
+            for k in [first, if first == "x" { "y" } else { "x" }] {
+                m.insert(k.into(), serde_json::json!(k));
+            }
+            p.body.insert("data".into(), serde_json::Value::Object(m));
+        })
+    };
+    assert_eq!(two("x"), two("y"), "key order does not matter");
+}

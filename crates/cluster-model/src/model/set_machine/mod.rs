@@ -20,7 +20,10 @@
 //!   about the (shared) switches only; dropping a crashed member's reads in flight drops
 //!   requests whose handling changes nothing and whose answer nobody reads (the member that
 //!   sent them restarted); a stale request's failures all lead to the same state whoever sent
-//!   it. The canonical renaming of tokens is the same function ([`crate::model::canonicalize_state`]).
+//!   it. Eager steps (`crate::model`, "Eager steps") are per reconcile: a member's
+//!   `reconcile_core` step touches only its own reconcile's entry and appends its own request,
+//!   and [`crate::model::Action::CrashUnsent`] discards only the crashed member's writes.
+//!   The canonical renaming of tokens is the same function ([`crate::model::canonicalize_state`]).
 //!
 //! The runtime rules R1-R5 of [`crate::model`] hold for every member.
 
