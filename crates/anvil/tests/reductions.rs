@@ -87,6 +87,7 @@ fn demo_verdicts_are_unchanged() {
     s.max_deletes = 0;
     s.faults.transient = false;
     s.faults.pod_losses = 1;
+    s.max_stale_requests = 1;
     compare("demo", s);
 }
 

@@ -362,7 +362,11 @@ fn equality_follows_content_through_the_128_bit_hash() {
             p.body.insert("data".into(), serde_json::json!({ k: v }));
         })
     };
-    assert_eq!(with("k", "v"), with("k", "v"), "distinct allocations, same content");
+    assert_eq!(
+        with("k", "v"),
+        with("k", "v"),
+        "distinct allocations, same content"
+    );
     let mut seen = std::collections::HashMap::new();
     for i in 0..20_000u32 {
         let o = with("k", &format!("value-{i}"));
