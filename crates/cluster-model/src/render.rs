@@ -596,18 +596,23 @@ where
                 format!("{verb} {k}{}", ending.unwrap_or_default()),
             )
         }
-        Action::CrashMember(i) => {
+        Action::CrashMember(i) | Action::CrashUnsent(i, _) => {
             messages.push(TraceMessage::new(
                 "fault",
                 "controller",
                 "signal",
                 format!("controller #{i} crashes and restarts"),
             ));
+            let what = match a {
+                Action::CrashUnsent(_, bits) => format!(
+                    " before it sent {} of its write request(s) now in flight (they are never sent); its other requests in flight become stale",
+                    bits.count_ones()
+                ),
+                _ => "; its requests in flight become stale".to_string(),
+            };
             (
                 "fault",
-                format!(
-                    "controller #{i} of the set crashes and restarts; its requests in flight become stale"
-                ),
+                format!("controller #{i} crashes and restarts{what}"),
             )
         }
         Action::Crash => {
@@ -622,21 +627,6 @@ where
                 format!(
                     "the controller crashes and restarts; {} request(s) in flight become stale",
                     prev.network.iter().filter(|m| !m.stale).count()
-                ),
-            )
-        }
-        Action::CrashUnsent(i, bits) => {
-            let n = bits.count_ones();
-            messages.push(TraceMessage::new(
-                "fault",
-                "controller",
-                "signal",
-                format!("controller #{i} crashes and restarts"),
-            ));
-            (
-                "fault",
-                format!(
-                    "controller #{i} crashes and restarts before it sent {n} of its write request(s) now in flight (they are never sent); its other requests in flight become stale"
                 ),
             )
         }

@@ -238,6 +238,36 @@ pub(crate) fn crash_network<Q>(
     Some(())
 }
 
+/// The part of delivering a response that both machines share: nothing for a stale request or
+/// a reconcile that is not waiting; a reconcile that had already ended (R1) ends now; without
+/// the reductions the response waits in [`Pending::Ready`]. `Some`: with the reductions on,
+/// the reconcile (taken out of `ongoing`) must process the response now (eager steps).
+pub(crate) fn take_delivery<T, P>(
+    ongoing: &mut BTreeMap<ObjectRef, Ongoing<T, P>>,
+    from: &ObjectRef,
+    stale: bool,
+    resp: Response<P>,
+    ended: impl Fn(&T) -> bool,
+    eager: bool,
+) -> Option<(Ongoing<T, P>, Response<P>)> {
+    if stale {
+        return None;
+    }
+    let o = ongoing.get_mut(from)?;
+    if !matches!(o.pending, Pending::Waiting) {
+        return None;
+    }
+    if ended(&o.local) {
+        ongoing.remove(from);
+        None
+    } else if eager {
+        ongoing.remove(from).map(|o| (o, resp))
+    } else {
+        o.pending = Pending::Ready(resp);
+        None
+    }
+}
+
 fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
     match resp {
         KubeResponse::Get(Ok(o))
@@ -527,24 +557,11 @@ where
         m: &Msg<R::ExternalRequest>,
         resp: Response<R::ExternalResponse>,
     ) -> Option<()> {
-        if m.stale {
-            return Some(());
+        let eager = self.reduce;
+        match take_delivery(&mut s.ongoing, &m.from, m.stale, resp, is_end::<R>, eager) {
+            Some((o, resp)) => self.step(s, &m.from, o.cr, o.local, Some(resp), o.seen),
+            None => Some(()),
         }
-        let Some(o) = s.ongoing.get_mut(&m.from) else {
-            return Some(());
-        };
-        if o.pending != Pending::Waiting {
-            return Some(());
-        }
-        if is_end::<R>(&o.local) {
-            s.ongoing.remove(&m.from);
-        } else if self.reduce {
-            let o = s.ongoing.remove(&m.from)?;
-            self.step(s, &m.from, o.cr, o.local, Some(resp), o.seen)?;
-        } else {
-            o.pending = Pending::Ready(resp);
-        }
-        Some(())
     }
 
     pub(crate) fn handle(

@@ -31,7 +31,7 @@ use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Msg, Ongoing, Pending, State};
-use crate::model::{EAGER_IDLE_STEPS, memo};
+use crate::model::{EAGER_IDLE_STEPS, memo, take_delivery};
 use crate::scope::Scope;
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{ApiError, ErrorReason, Request, Response};
@@ -252,24 +252,11 @@ where
     /// Delivers a response to the reconcile that sent `m` (see the single machine's
     /// `deliver`: with the reductions on, the reconcile processes it in the same step).
     fn deliver(&self, s: &mut SetStateOf<S, X>, m: &Msg<S::Q>, resp: Response<S::P>) -> Option<()> {
-        if m.stale {
-            return Some(());
+        let eager = self.reduce;
+        match take_delivery(&mut s.ongoing, &m.from, m.stale, resp, is_end::<S>, eager) {
+            Some((o, resp)) => self.step(s, &m.from, o.cr, o.local, Some(resp)),
+            None => Some(()),
         }
-        let Some(o) = s.ongoing.get_mut(&m.from) else {
-            return Some(());
-        };
-        if o.pending != Pending::Waiting {
-            return Some(());
-        }
-        if is_end::<S>(&o.local) {
-            s.ongoing.remove(&m.from);
-        } else if self.reduce {
-            let o = s.ongoing.remove(&m.from)?;
-            self.step(s, &m.from, o.cr, o.local, Some(resp))?;
-        } else {
-            o.pending = Pending::Ready(resp);
-        }
-        Some(())
     }
 
     /// The API server (or the external system) executes `m`'s request on `s`.
