@@ -4,7 +4,7 @@
 use crate::external::ExternalModel;
 use crate::model::ModelReconciler;
 use crate::model::memo::stable_hash;
-use crate::model::state::{Pending, State, StateOf};
+use crate::model::state::{Msg, Pending, State, StateOf};
 use crate::tokens::{Collector, Renaming, Tokens, check_tokens_reported};
 use anvil_objects::{DynamicObject, ObjectRef};
 use anvil_reconciler::{Request, Response};
@@ -138,6 +138,21 @@ where
         }
         s.external = s.external.rename(r);
     }
-    s.network
-        .sort_by_cached_key(|m| (m.stale, m.from.clone(), stable_hash(&m.req)));
+    s.network.sort_by_cached_key(network_order);
+}
+
+/// The order of requests in a canonical network: by staleness and sender, then by what the
+/// request does (verb and target, which no renaming of tokens changes), then by content hash.
+/// The first keys keep the positions of a sender's stale requests (the `pos` of their
+/// fairness keys) the same in every renaming of a state whenever they differ in verb or
+/// target, as the stale writes of one crashed reconcile do.
+fn network_order<Q>(m: &Msg<Q>) -> (bool, ObjectRef, &'static str, Option<ObjectRef>, u64)
+where
+    Request<Q>: Hash,
+{
+    let (verb, target) = match &m.req {
+        Request::Kube(k) => (k.verb(), k.key()),
+        Request::External(_) => ("external", None),
+    };
+    (m.stale, m.from.clone(), verb, target, stable_hash(&m.req))
 }
