@@ -2,7 +2,7 @@
 //! `cargo run --release -p anvil-rabbitmq --example verify_rabbitmq -- [rabbitmq|rabbitmq-stale-scale-down|rabbitmq-cookie-rotation|rabbitmq-config-no-roll] [--edits N] [--stale N] [--no-drop] [--no-crash] [--state-limit N] [--no-read-tracking]`.
 
 use anvil_cluster_model::esr::CheckOptions;
-use anvil_cluster_model::render::trace_text;
+use anvil_cluster_model::report_text::report_text;
 use anvil_rabbitmq::{broken, verify};
 use std::sync::Arc;
 
@@ -55,30 +55,5 @@ fn main() {
         }
         other => panic!("unknown controller {other}"),
     };
-    if let Some(e) = &report.config_error {
-        println!("configuration error: {e}");
-    }
-    if let Some(c) = &report.coverage {
-        println!("coverage gaps: {:?}", c.gaps());
-    }
-    for r in &report.results {
-        println!(
-            "{:<28} {:<10} complete={} states={} transitions={} depth={} {:.2}s peak={} MiB",
-            r.property,
-            r.verdict,
-            r.complete,
-            r.states,
-            r.transitions,
-            r.depth,
-            r.seconds,
-            r.peak_memory_bytes >> 20
-        );
-        if let Some(t) = &r.counterexample {
-            println!("{}", trace_text(t));
-            println!(
-                "validated: {:?} {:?}",
-                r.counterexample_validated, r.validation_error
-            );
-        }
-    }
+    print!("{}", report_text(&report));
 }

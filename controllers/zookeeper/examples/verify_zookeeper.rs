@@ -2,7 +2,7 @@
 //! `cargo run --release -p anvil-zookeeper --example verify_zookeeper -- [zookeeper|zookeeper-569|zookeeper-adopt] [--small]`.
 
 use anvil_cluster_model::esr::CheckOptions;
-use anvil_cluster_model::render::trace_text;
+use anvil_cluster_model::report_text::report_text;
 use anvil_zookeeper::verify;
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ fn main() {
     };
     let mut scope = match which {
         "zookeeper-adopt" => verify::recreate_scope(),
+        "zookeeper-569" => verify::scope_569(),
         _ if args.iter().any(|a| a == "--recreate") => verify::recreate_scope(),
         _ => verify::default_scope(),
     };
@@ -36,24 +37,5 @@ fn main() {
         ),
         other => panic!("unknown controller {other}"),
     };
-    for r in &report.results {
-        println!(
-            "{:<18} {:<10} complete={} states={} transitions={} depth={} {:.2}s peak={} MiB",
-            r.property,
-            r.verdict,
-            r.complete,
-            r.states,
-            r.transitions,
-            r.depth,
-            r.seconds,
-            r.peak_memory_bytes >> 20
-        );
-        if let Some(t) = &r.counterexample {
-            println!("{}", trace_text(t));
-            println!(
-                "validated: {:?} {:?}",
-                r.counterexample_validated, r.validation_error
-            );
-        }
-    }
+    print!("{}", report_text(&report));
 }

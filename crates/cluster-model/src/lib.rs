@@ -24,6 +24,7 @@ pub mod external;
 pub mod kinds;
 pub mod model;
 pub mod render;
+pub mod report_text;
 pub mod scope;
 pub mod store;
 pub mod tokens;

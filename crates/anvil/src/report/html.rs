@@ -20,6 +20,7 @@
 use crate::verify::{EXIT_HOLDS, EXIT_USAGE, EXIT_VACUOUS, EXIT_VIOLATED, exit_code};
 use anvil_cluster_model::esr::{Coverage, PropertyReport, Report};
 use anvil_cluster_model::render::{LANES, ObjectDiff, Trace, TraceMessage, TraceStep, lane_of};
+use anvil_cluster_model::report_text::mib;
 use std::fmt::Write as _;
 
 const CSS: &str = include_str!("assets/report.css");
@@ -85,10 +86,6 @@ fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-fn mib(b: u64) -> String {
-    format!("{:.1} MiB", b as f64 / (1 << 20) as f64)
 }
 
 fn cr_count(c: &Coverage) -> usize {
