@@ -138,7 +138,9 @@ where
         }
         s.external = s.external.rename(r);
     }
-    s.network.sort_by_cached_key(network_order);
+    if s.network.len() > 1 {
+        s.network.sort_by_cached_key(network_order);
+    }
 }
 
 /// The order of requests in a canonical network: by staleness and sender, then by what the

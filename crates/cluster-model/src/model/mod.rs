@@ -188,20 +188,20 @@ pub(crate) fn switch_off_spent(env: &EnvState, faults: &mut FaultState) {
 /// [`Action::Continue`] (a reconciler that loops without requests).
 pub(crate) const EAGER_IDLE_STEPS: usize = 16;
 
-/// The indices (in network order) of the live write requests for which `mine` holds: the
-/// requests a crash of their sender may discard as never sent ([`Action::CrashUnsent`]).
-pub(crate) fn unsendable<Q>(network: &[Msg<Q>], mine: impl Fn(&Msg<Q>) -> bool) -> Vec<usize> {
-    network
-        .iter()
-        .enumerate()
-        .filter(|(_, m)| !m.stale && !is_read_only(&m.req) && mine(m))
-        .map(|(i, _)| i)
-        .collect()
+/// Whether `m` is a live write request for which `mine` holds: a request a crash of its
+/// sender may discard as never sent ([`Action::CrashUnsent`]).
+fn unsendable<Q>(m: &Msg<Q>, mine: &impl Fn(&Msg<Q>) -> bool) -> bool {
+    !m.stale && !is_read_only(&m.req) && mine(m)
 }
 
-/// The crash variants of a controller (or member) with `n` live write requests in flight:
-/// every non-empty subset of them may be discarded as never sent (at most 2^8 - 1 variants).
-pub(crate) fn unsent_masks(n: usize) -> impl Iterator<Item = u32> {
+/// The crash variants that discard unsent writes, for the controller (or member) whose
+/// requests `mine` selects: every non-empty subset of its live writes in flight (bit `j`: the
+/// `j`-th in network order; at most 2^8 - 1 variants).
+pub(crate) fn unsent_masks<Q>(
+    network: &[Msg<Q>],
+    mine: impl Fn(&Msg<Q>) -> bool,
+) -> impl Iterator<Item = u32> {
+    let n = network.iter().filter(|m| unsendable(m, &mine)).count();
     1..(1u32 << n.min(8))
 }
 
@@ -217,14 +217,16 @@ pub(crate) fn crash_network<Q>(
     unsent: u32,
 ) -> Option<()> {
     if unsent != 0 {
-        let cands = unsendable(network, &mine);
-        if unsent >> cands.len().min(31) != 0 {
-            return None;
-        }
-        for (j, i) in cands.into_iter().enumerate().rev() {
-            if unsent & (1 << j) != 0 {
-                network.remove(i);
+        let mut j = 0;
+        network.retain(|m| {
+            if !unsendable(m, &mine) {
+                return true;
             }
+            j += 1;
+            unsent & (1 << (j - 1)) == 0
+        });
+        if unsent >> j.min(31) != 0 {
+            return None;
         }
     }
     if reduce {
@@ -678,8 +680,7 @@ where
         if s.faults.crash && !s.ongoing.is_empty() {
             out.push(Action::Crash);
             if self.reduce {
-                let n = unsendable(&s.network, |_| true).len();
-                out.extend(unsent_masks(n).map(|b| Action::CrashUnsent(0, b)));
+                out.extend(unsent_masks(&s.network, |_| true).map(|b| Action::CrashUnsent(0, b)));
             }
         }
         if self.reduce {

@@ -8,7 +8,7 @@ use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
 use crate::model::{
     Fault, FaultState, builtins, crash_network, fairness_of, faults, first_fault_on, memo,
-    switch_off_spent, unsendable, unsent_masks,
+    switch_off_spent, unsent_masks,
 };
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
@@ -98,8 +98,10 @@ where
                 if s.ongoing.keys().any(|k| &k.kind == kind) {
                     out.push(Action::CrashMember(i));
                     if self.reduce {
-                        let n = unsendable(&s.network, |m| &m.from.kind == kind).len();
-                        out.extend(unsent_masks(n).map(|b| Action::CrashUnsent(i, b)));
+                        let mine = |m: &Msg<S::Q>| &m.from.kind == kind;
+                        out.extend(
+                            unsent_masks(&s.network, mine).map(|b| Action::CrashUnsent(i, b)),
+                        );
                     }
                 }
             }
