@@ -143,3 +143,51 @@ fn rabbitmq_verdicts_are_unchanged() {
         compare(name, s);
     }
 }
+
+#[test]
+fn a_deletion_repeats_the_check_without_pruning_stale_creates() {
+    // The scope has no deletion, so the search prunes stale Creates of existing objects; but
+    // it starts with a ConfigMap whose owner does not exist, which the garbage collector
+    // deletes. The harness must notice the deletion, repeat the check without that pruning
+    // and say so; the verdicts are those of the unreduced model.
+    let mut s = faulty(anvil_demo::verify::default_scope());
+    s.specs.truncate(1);
+    s.max_edits = 0;
+    s.faults.transient = false;
+    s.faults.lost_response = false;
+    s.max_stale_requests = 1;
+    s.objects.push(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": "orphan",
+            "namespace": "default",
+            "ownerReferences": [{
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "name": "gone",
+                "uid": "not-a-live-owner",
+                "controller": true
+            }]
+        }
+    }));
+    let c = registry::find("demo").expect("registered");
+    let r = (c.check)(s.clone(), &CheckOptions::default());
+    assert!(
+        r.assumptions
+            .iter()
+            .any(|a| a.contains("repeated without pruning stale Creates")),
+        "{:?}",
+        r.assumptions
+    );
+    compare("demo", s.clone());
+
+    // without the orphan nothing is deleted: one search, no repetition
+    s.objects.clear();
+    let r = (c.check)(s, &CheckOptions::default());
+    assert!(
+        !r.assumptions.iter().any(|a| a.contains("repeated")),
+        "{:?}",
+        r.assumptions
+    );
+}

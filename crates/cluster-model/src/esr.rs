@@ -194,6 +194,10 @@ pub const ASSUMPTIONS: &[&str] = &[
 /// preserve every verdict, see [`crate::model::first_fault_on`]).
 pub const REDUCTIONS: &str = "reductions (verdict-preserving): fault classes are switched off in a fixed order, a fault whose budget is spent is off, reads in flight of a crashed controller are dropped with it, a stale request fails in one way only (nobody reads its answer), and a reconcile processes a response in the step that delivers it (eager steps; a crash may then discard the writes it had not sent yet)";
 
+/// The reduction of the single-controller machine on top of [`REDUCTIONS`]
+/// ([`crate::model::stale`]).
+pub const DOOMED_STALE: &str = "reduction (verdict-preserving): a stale request that can never succeed is dropped (its precondition names a resourceVersion or uid the object no longer has; in searches where nothing is ever deleted, checked by a monitor, also a Create of an object that exists)";
+
 /// The result of `verify`.
 #[derive(Clone, Debug, Serialize)]
 pub struct Report {
@@ -420,22 +424,52 @@ where
 
 /// Builds the machine and checks ESR and the invariants of `spec` within `scope`. A scope
 /// the CRD or `validate` rejects gives a report with `config_error` set and no results.
+///
+/// When the search pruned stale Creates of existing objects (a reduction that assumes no
+/// object is ever deleted, [`crate::model::stale`]) and a step deleted an object, the check
+/// is repeated without that pruning, and the report says so in its assumptions.
 pub fn verify<R, X>(spec: ControllerSpec<R, X>, scope: Scope, opts: &CheckOptions) -> Report
 where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
 {
-    let m = ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
-        .with_read_tracking(spec.no_lost_updates)
-        .with_reductions(!opts.no_reductions);
+    let machine = || {
+        ClusterMachine::<R, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
+            .with_read_tracking(spec.no_lost_updates)
+            .with_reductions(!opts.no_reductions)
+    };
+    let m = machine();
+    let report = verify_on(&m, &spec, &scope, opts);
+    if !(m.prunes_creates() && m.deletion_seen()) {
+        return report;
+    }
+    let first = report.results.first().map_or(0, |r| r.states);
+    let mut report = verify_on(&machine().with_create_pruning(false), &spec, &scope, opts);
+    report.assumptions.push(format!(
+        "a step deleted an object, so the check was repeated without pruning stale Creates of existing objects (the first search, with that pruning, had explored {first} states)"
+    ));
+    report
+}
+
+fn verify_on<R, X>(
+    m: &ClusterMachine<R, X>,
+    spec: &ControllerSpec<R, X>,
+    scope: &Scope,
+    opts: &CheckOptions,
+) -> Report
+where
+    R: ModelReconciler,
+    X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse> + Clone,
+{
     let mut assumptions: Vec<String> = ASSUMPTIONS.iter().map(|a| a.to_string()).collect();
     if m.reductions() {
         assumptions.push(REDUCTIONS.to_string());
+        assumptions.push(DOOMED_STALE.to_string());
     }
-    if let Err(e) = check_scope(&m) {
+    if let Err(e) = check_scope(m) {
         return Report {
-            controller: spec.name,
-            scope,
+            controller: spec.name.clone(),
+            scope: scope.clone(),
             assumptions,
             config_error: Some(e),
             coverage: None,
@@ -443,7 +477,7 @@ where
             results: Vec::new(),
         };
     }
-    let props = properties(&m, &spec);
+    let props = properties(m, spec);
     let cells: Vec<(String, serde_json::Value)> = scope
         .cr_names()
         .into_iter()
@@ -452,19 +486,19 @@ where
     let probe = Arc::new(CoverageProbe::new(cells.len()));
     let names = scope.cr_names();
     let esr_crs = (0..names.len())
-        .map(|c| (esr_name(&scope, c), names[c].clone()))
+        .map(|c| (esr_name(scope, c), names[c].clone()))
         .collect();
     let render = |cx: &Counterexample<ClusterMachine<R, X>>, cr: Option<&str>| {
         let cr = cr.and_then(|n| names.iter().position(|x| x == n));
-        render_trace_matching(&m, cx, &spec.matches, cr)
+        render_trace_matching(m, cx, &spec.matches, cr)
     };
     check_and_report(
-        &m,
+        m,
         Checked {
             controller: spec.name.clone(),
             scope: scope.clone(),
             assumptions,
-            coverage: coverage_property(&m, &spec, probe.clone()),
+            coverage: coverage_property(m, spec, probe.clone()),
             props,
             probe,
             cells,

@@ -63,6 +63,7 @@ pub mod memo;
 pub mod set;
 pub mod set_invariants;
 pub mod set_machine;
+pub mod stale;
 pub mod state;
 
 pub use builtins::next_status;
@@ -70,6 +71,8 @@ pub use canon::{canonicalize, canonicalize_state, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
+pub use stale::{DeletionMonitor, drop_doomed_stale};
+pub(crate) use stale::{crash_network, unsent_masks};
 pub use state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
 
 use crate::api::Etcd;
@@ -130,6 +133,8 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     cr_keys: Vec<ObjectRef>,
     track_reads: bool,
     reduce: bool,
+    prune_creates: bool,
+    deletions: DeletionMonitor,
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -188,58 +193,6 @@ pub(crate) fn switch_off_spent(env: &EnvState, faults: &mut FaultState) {
 /// [`Action::Continue`] (a reconciler that loops without requests).
 pub(crate) const EAGER_IDLE_STEPS: usize = 16;
 
-/// Whether `m` is a live write request for which `mine` holds: a request a crash of its
-/// sender may discard as never sent ([`Action::CrashUnsent`]).
-fn unsendable<Q>(m: &Msg<Q>, mine: &impl Fn(&Msg<Q>) -> bool) -> bool {
-    !m.stale && !is_read_only(&m.req) && mine(m)
-}
-
-/// The crash variants that discard unsent writes, for the controller (or member) whose
-/// requests `mine` selects: every non-empty subset of its live writes in flight (bit `j`: the
-/// `j`-th in network order; at most 2^8 - 1 variants).
-pub(crate) fn unsent_masks<Q>(
-    network: &[Msg<Q>],
-    mine: impl Fn(&Msg<Q>) -> bool,
-) -> impl Iterator<Item = u32> {
-    let n = network.iter().filter(|m| unsendable(m, &mine)).count();
-    1..(1u32 << n.min(8))
-}
-
-/// The network after a crash of the controller (or member) whose requests `mine` selects:
-/// the requests named by `unsent` (bits over [`unsendable`]) are removed as never sent, with
-/// the reductions on its reads in flight go too (nobody reads their answer and their handling
-/// changes nothing), and its remaining requests become stale. `None`: `unsent` names a request
-/// that is not there.
-pub(crate) fn crash_network<Q>(
-    network: &mut Vec<Msg<Q>>,
-    mine: impl Fn(&Msg<Q>) -> bool,
-    reduce: bool,
-    unsent: u32,
-) -> Option<()> {
-    if unsent != 0 {
-        let mut j = 0;
-        network.retain(|m| {
-            if !unsendable(m, &mine) {
-                return true;
-            }
-            j += 1;
-            unsent & (1 << (j - 1)) == 0
-        });
-        if unsent >> j.min(31) != 0 {
-            return None;
-        }
-    }
-    if reduce {
-        network.retain(|m| !(mine(m) && !m.stale && is_read_only(&m.req)));
-    }
-    for m in network.iter_mut() {
-        if mine(m) {
-            m.stale = true;
-        }
-    }
-    Some(())
-}
-
 /// The part of delivering a response that both machines share: nothing for a stale request or
 /// a reconcile that is not waiting; a reconcile that had already ended (R1) ends now; without
 /// the reductions the response waits in [`Pending::Ready`]. `Some`: with the reductions on,
@@ -281,11 +234,6 @@ fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
         KubeResponse::List(Ok(v)) => v.iter().collect(),
         _ => Vec::new(),
     }
-}
-
-/// A request that cannot change any state: a Kubernetes read.
-fn is_read_only<Q>(r: &Request<Q>) -> bool {
-    matches!(r, Request::Kube(k) if !k.is_mutating())
 }
 
 /// The fault class that the next `Disable` step switches off: the first one still on, in the
@@ -334,6 +282,7 @@ where
     /// (which must include the CR kind) and `external` as the external system.
     pub fn new(kinds: KindRegistry, scope: Scope, external: X) -> Self {
         let cr_kind = Kind::of::<R::R>();
+        let prune_creates = scope.max_deletes == 0 && scope.faults.other_deletes == 0;
         let cr_keys = scope
             .cr_names()
             .into_iter()
@@ -347,6 +296,8 @@ where
             cr_keys,
             track_reads: false,
             reduce: true,
+            prune_creates,
+            deletions: DeletionMonitor::default(),
             _r: std::marker::PhantomData,
         }
     }
@@ -374,6 +325,27 @@ where
     /// Whether the reductions of [`ClusterMachine::with_reductions`] are on.
     pub fn reductions(&self) -> bool {
         self.reduce
+    }
+
+    /// Turns off (or back on) the pruning of stale Creates of existing objects, a reduction
+    /// that assumes no object is ever deleted ([`crate::model::stale`]). It is on with the
+    /// other reductions in scopes without user or other-writer deletions; turning it on
+    /// elsewhere is sound too (the monitor then fires).
+    pub fn with_create_pruning(mut self, on: bool) -> Self {
+        self.prune_creates = on;
+        self
+    }
+
+    /// Whether stale Creates of existing objects are pruned in this search.
+    pub fn prunes_creates(&self) -> bool {
+        self.reduce && self.prune_creates
+    }
+
+    /// Whether a step of the search so far deleted an object: then the pruning of stale
+    /// Creates was not justified and the search must be repeated without it
+    /// ([`ClusterMachine::with_create_pruning`]).
+    pub fn deletion_seen(&self) -> bool {
+        self.deletions.seen()
     }
 
     /// The CR's kind.
@@ -592,6 +564,21 @@ where
         })
     }
 
+    /// Feeds the deletion monitor (only while stale Creates are pruned).
+    fn observe_deletion(&self, s: &StateOf<R, X>, n: &StateOf<R, X>, key: &ObjectRef) {
+        if self.prunes_creates() {
+            self.deletions.observe(&s.etcd, &n.etcd, key);
+        }
+    }
+
+    fn observe_write(&self, s: &StateOf<R, X>, n: &StateOf<R, X>, req: &Request<X::Request>) {
+        if self.prunes_creates()
+            && let Some(key) = stale::write_target(req)
+        {
+            self.deletions.observe(&s.etcd, &n.etcd, &key);
+        }
+    }
+
     fn transient_all(&self) -> bool {
         self.scope.faults.transient
     }
@@ -746,6 +733,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
+                self.observe_write(s, &n, &m.req);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -768,6 +756,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
+                self.observe_write(s, &n, &m.req);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -838,6 +827,7 @@ where
                 // A failed precondition or a missing object: the collector's delete fails and
                 // it re-examines the object later (a fresh Gc step).
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
+                self.observe_deletion(s, &n, &g.key);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -878,6 +868,7 @@ where
                 }
                 n.env.crs[*c].deletes_left -= 1;
                 n.etcd.delete(&self.kinds, &self.cr_keys[*c], None).ok()?;
+                self.observe_deletion(s, &n, &self.cr_keys[*c]);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
@@ -885,6 +876,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
+                self.observe_deletion(s, &n, k);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other || s.env.other_updates_left == 0 || k.kind == self.cr_kind {
@@ -917,6 +909,7 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.prune_creates);
         }
         canonicalize::<R, X>(&mut s);
         s

@@ -1,0 +1,166 @@
+//! Doomed stale requests (`anvil_cluster_model::model::stale`): which stale requests the
+//! reductions forget because they can never succeed, and that each one forgotten really fails
+//! without changing the API server, now and after any later write.
+
+use anvil_cluster_model::model::{DeletionMonitor, Msg, drop_doomed_stale};
+use anvil_cluster_model::{Etcd, KindRegistry};
+use anvil_objects::{DynamicObject, Kind, ObjectRef};
+use anvil_reconciler::{KubeRequest, KubeResponse, Preconditions, Request};
+use serde_json::json;
+
+fn cm(name: &str) -> DynamicObject {
+    DynamicObject::from_json(json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default"},
+        "data": {"k": "v"}
+    }))
+    .unwrap()
+}
+
+fn svc(name: &str) -> DynamicObject {
+    DynamicObject::from_json(json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"ports": [{"port": 80}]}
+    }))
+    .unwrap()
+}
+
+fn msg(stale: bool, req: KubeRequest) -> Msg<()> {
+    Msg {
+        stale,
+        from: ObjectRef::new(Kind::new("example.com/v1", "App"), "default", "a"),
+        req: Request::Kube(req),
+        basis: None,
+    }
+}
+
+/// The requests of `reqs` (all stale) that survive the pruning, by index.
+fn kept(kinds: &KindRegistry, etcd: &Etcd, reqs: &[KubeRequest], creates: bool) -> Vec<usize> {
+    let mut net: Vec<Msg<()>> = reqs.iter().map(|r| msg(true, r.clone())).collect();
+    drop_doomed_stale(kinds, etcd, &mut net, creates);
+    net.iter()
+        .map(|m| {
+            reqs.iter()
+                .position(|r| Request::Kube(r.clone()) == m.req)
+                .unwrap()
+        })
+        .collect()
+}
+
+fn edited(o: &DynamicObject) -> DynamicObject {
+    o.modify(|p| {
+        p.body.insert("data".into(), json!({"k": "w"}));
+    })
+}
+
+#[test]
+fn stale_writes_with_an_outdated_precondition_are_forgotten_and_fail_forever() {
+    let kinds = KindRegistry::builtin();
+    let mut etcd = Etcd::new();
+    let v1 = etcd.create(&kinds, &cm("c")).unwrap();
+    let v2 = etcd.update(&kinds, &edited(&v1)).unwrap();
+    let unconditional = edited(&v1).modify(|p| p.metadata.resource_version = None);
+    let reqs = vec![
+        KubeRequest::Update(edited(&v1)), // 0: outdated resourceVersion: doomed
+        KubeRequest::Update(edited(&v2)), // 1: current: may succeed
+        KubeRequest::Update(unconditional), // 2: no precondition: may succeed
+        KubeRequest::Delete {
+            key: v1.object_ref(),
+            preconditions: Some(Preconditions {
+                uid: None,
+                resource_version: v1.resource_version().map(str::to_string),
+            }),
+        }, // 3: outdated resourceVersion: doomed
+        KubeRequest::Delete {
+            key: v1.object_ref(),
+            preconditions: Some(Preconditions {
+                uid: v1.uid().map(str::to_string),
+                resource_version: None,
+            }),
+        }, // 4: same uid: may succeed
+        KubeRequest::Delete {
+            key: v1.object_ref(),
+            preconditions: None,
+        }, // 5: may succeed
+        KubeRequest::Create(cm("c")),     // 6: exists: doomed only while nothing is deleted
+        KubeRequest::Create(cm("d")),     // 7: does not exist: may succeed
+    ];
+    assert_eq!(kept(&kinds, &etcd, &reqs, false), vec![1, 2, 4, 5, 6, 7]);
+    assert_eq!(kept(&kinds, &etcd, &reqs, true), vec![1, 2, 4, 5, 7]);
+
+    // the doomed ones fail and change nothing, and still do after a delete and re-create
+    for round in 0..2 {
+        for i in [0, 3] {
+            let before = etcd.clone();
+            assert!(
+                matches!(
+                    etcd.handle(&kinds, &reqs[i]),
+                    KubeResponse::Update(Err(_)) | KubeResponse::Delete(Err(_))
+                ),
+                "round {round}, request {i}"
+            );
+            assert_eq!(etcd, before, "round {round}, request {i}");
+        }
+        etcd.delete(&kinds, &v1.object_ref(), None).unwrap();
+        etcd.create(&kinds, &cm("c")).unwrap();
+        // the re-created object is a new incarnation: the uid-guarded delete is doomed now
+        assert_eq!(kept(&kinds, &etcd, &reqs[4..5], false), Vec::<usize>::new());
+    }
+
+    // a live request is never forgotten: its sender reads the answer
+    let mut net = vec![msg(false, reqs[0].clone())];
+    drop_doomed_stale(&kinds, &etcd, &mut net, true);
+    assert_eq!(net.len(), 1);
+}
+
+#[test]
+fn a_missing_object_dooms_updates_except_where_an_update_re_creates_it() {
+    let kinds = KindRegistry::builtin();
+    let mut etcd = Etcd::new();
+    let c = etcd.create(&kinds, &cm("c")).unwrap();
+    let s = etcd.create(&kinds, &svc("s")).unwrap();
+    let without_uid = s.modify(|p| p.metadata.uid = None);
+    let reqs = vec![
+        KubeRequest::Update(edited(&c)), // 0: ConfigMap gone: NotFound forever
+        KubeRequest::Update(without_uid.clone()), // 1: Service: an update of a missing one creates it
+        KubeRequest::UpdateStatus(s.clone()),     // 2: status of a missing Service: doomed
+        KubeRequest::Update(s.clone()),           // 3: names the old uid: Conflict forever
+    ];
+    etcd.delete(&kinds, &c.object_ref(), None).unwrap();
+    etcd.delete(&kinds, &s.object_ref(), None).unwrap();
+    assert_eq!(kept(&kinds, &etcd, &reqs, false), vec![1]);
+    // (the Service update indeed re-creates it, resourceVersion notwithstanding)
+    assert!(etcd.update(&kinds, &without_uid).is_ok());
+}
+
+#[test]
+fn the_monitor_sees_removals_and_deletion_marks_only() {
+    let kinds = KindRegistry::builtin();
+    let mut etcd = Etcd::new();
+    let c = etcd.create(&kinds, &cm("c")).unwrap();
+    let with_finalizer = cm("f").modify(|p| p.metadata.finalizers = Some(vec!["x/y".into()]));
+    let f = etcd.create(&kinds, &with_finalizer).unwrap();
+    let monitor = DeletionMonitor::default();
+    let before = etcd.clone();
+    etcd.update(&kinds, &edited(&c)).unwrap();
+    monitor.observe(&before, &etcd, &c.object_ref());
+    assert!(!monitor.seen(), "an update is not a deletion");
+
+    let before = etcd.clone();
+    etcd.delete(&kinds, &f.object_ref(), None).unwrap();
+    assert!(
+        etcd.objects.contains_key(&f.object_ref()),
+        "marked, not removed"
+    );
+    monitor.observe(&before, &etcd, &f.object_ref());
+    assert!(monitor.seen(), "a deletion mark is a deletion");
+
+    let monitor = DeletionMonitor::default();
+    let before = etcd.clone();
+    etcd.delete(&kinds, &c.object_ref(), None).unwrap();
+    monitor.observe(&before, &etcd, &c.object_ref());
+    assert!(monitor.seen());
+}
