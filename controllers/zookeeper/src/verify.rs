@@ -71,20 +71,23 @@ impl ExternalModel for ZkModel {
 /// The specs of the default scope, written as a user writes them (only the fields that differ
 /// from the defaults; the model's API server does not apply the CRD's schema defaults, the
 /// typed reading of the CR fills in the same values through the serde defaults): created with
-/// 3 replicas; one edit scales to 5 and changes the configuration (`tickTime` 2000 -> 3000,
+/// 3 replicas; a scale to 5, and a configuration change on its own (`tickTime` 2000 -> 3000,
 /// which changes `zoo.cfg` and so rolls the pods).
 pub fn default_specs() -> Vec<serde_json::Value> {
     vec![
         json!({"replicas": 3}),
-        json!({"replicas": 5, "conf": {"tickTime": 3000}}),
+        json!({"replicas": 5}),
+        json!({"replicas": 3, "conf": {"tickTime": 3000}}),
     ]
 }
 
 /// The default scope of `anvil verify zookeeper`: a `ZookeeperCluster` created with 3
-/// replicas and edited at most twice (scale 3 -> 5 with a conf change, and back: A -> B -> A),
-/// at any point of reconciliation; controller crashes and request drops (the ZooKeeper API's
+/// replicas and edited at most twice among [`default_specs`] (a scale and a configuration
+/// change as separate edits, in either order, or one of them and back: A -> B -> A), at any
+/// point of reconciliation; controller crashes and request drops (the ZooKeeper API's
 /// transient failures among them) until each is disabled; at most 1 stale request of earlier
-/// controller lives in flight. 1,732,422 states, about 46 s in a release build on two cores.
+/// controller lives in flight. 1,305,003 states, about 37 s in a release build on two cores
+/// (two stale requests pass 3 million states: BENCHMARKS.md).
 pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
@@ -162,7 +165,7 @@ pub fn verify(opts: &CheckOptions) -> Report {
 }
 
 /// The scope of `anvil verify zookeeper-569`: the default scope with one edit (the bug needs a
-/// crash between two writes, not a second edit; 518,232 states).
+/// scale, and a crash between two writes, not a second edit).
 pub fn scope_569() -> Scope {
     let mut s = default_scope();
     s.max_edits = 1;

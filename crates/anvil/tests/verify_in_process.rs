@@ -8,12 +8,13 @@ use anvil_demo::DemoController;
 use anvil_demo::verify::{default_scope, verify_reconciler};
 
 fn reduced_demo_scope() -> Scope {
-    // The default scope with one edit, one stale request, Timeout-only failures and no lost
-    // responses, to keep the dev-profile test short; the full default scope is checked by
-    // `anvil verify demo` (see the report in BENCHMARKS).
+    // The default scope with one edit, one stale request, Timeout-only failures, no lost
+    // responses and no other writer, to keep the dev-profile test short; the full default
+    // scope is checked by `anvil verify demo` (see the report in BENCHMARKS).
     let mut s = default_scope();
     s.faults.transient = false;
     s.faults.lost_response = false;
+    s.faults.other_updates = 0;
     s.max_edits = 1;
     s.max_stale_requests = 1;
     s
