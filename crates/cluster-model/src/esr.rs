@@ -445,10 +445,18 @@ where
     }
     let first = report.results.first().map_or(0, |r| r.states);
     let mut report = verify_on(&machine().with_create_pruning(false), &spec, &scope, opts);
-    report.assumptions.push(format!(
-        "a step deleted an object, so the check was repeated without pruning stale Creates of existing objects (the first search, with that pruning, had explored {first} states)"
-    ));
     report
+        .assumptions
+        .push(repeated_without_create_pruning(first));
+    report
+}
+
+/// The note of a report whose check was repeated without pruning stale Creates, after a
+/// first search of `first` states saw a deletion.
+pub fn repeated_without_create_pruning(first: u64) -> String {
+    format!(
+        "a step deleted an object, so the check was repeated without pruning stale Creates of existing objects (the first search, with that pruning, had explored {first} states)"
+    )
 }
 
 fn verify_on<R, X>(

@@ -19,8 +19,8 @@
 
 use crate::api::Etcd;
 use crate::esr::{
-    ASSUMPTIONS, CheckOptions, Checked, CoverageProbe, OBJECT_BOUND, REDUCTIONS, Report,
-    check_and_report,
+    ASSUMPTIONS, CheckOptions, Checked, CoverageProbe, DOOMED_STALE, OBJECT_BOUND, REDUCTIONS,
+    Report, check_and_report,
 };
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
@@ -99,6 +99,7 @@ pub fn set_assumptions(reductions: bool) -> Vec<String> {
     a.push("the controllers of a set share the fault switches and bounds of the scope".into());
     if reductions {
         a.push(REDUCTIONS.to_string());
+        a.push(DOOMED_STALE.to_string());
     }
     a
 }
@@ -223,14 +224,44 @@ where
             spec.members.len()
         ));
     }
-    let m = match SetMachine::<S, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
-    {
-        Ok(m) => m.with_reductions(reduce),
+    let machine = || {
+        SetMachine::<S, X>::new(spec.kinds.clone(), scope.clone(), spec.external.clone())
+            .map(|m| m.with_reductions(reduce))
+    };
+    let m = match machine() {
+        Ok(m) => m,
         Err(e) => return config_error(e),
     };
     if let Err(e) = check_set_scope(&m) {
         return config_error(e);
     }
+    let report = verify_set_on(&m, &spec, &scope, opts, assumptions);
+    if !(m.prunes_creates() && m.deletion_seen()) {
+        return report;
+    }
+    // (the same message as the single-controller harness, `crate::esr::verify`)
+    let first = report.results.first().map_or(0, |r| r.states);
+    let Ok(m) = machine().map(|m| m.with_create_pruning(false)) else {
+        return report;
+    };
+    let mut report = verify_set_on(&m, &spec, &scope, opts, set_assumptions(reduce));
+    report
+        .assumptions
+        .push(crate::esr::repeated_without_create_pruning(first));
+    report
+}
+
+fn verify_set_on<S, X>(
+    m: &SetMachine<S, X>,
+    spec: &SetSpec<S, X>,
+    scope: &Scope,
+    opts: &CheckOptions,
+    assumptions: Vec<String>,
+) -> Report
+where
+    S: ControllerSet,
+    X: ExternalModel<Request = S::Q, Response = S::P> + Clone,
+{
     let slots = m.slots().to_vec();
     let kinds = m.cr_kinds().to_vec();
     let mut props: Vec<Property<SetMachine<S, X>>> = Vec::new();
@@ -284,10 +315,10 @@ where
         ));
     }
     {
-        let all = kinds.clone();
+        let (all, registry) = (kinds.clone(), m.kinds.clone());
         props.push(Property::always(
             NO_SHARED_WRITES,
-            move |s: &SetStateOf<S, X>| !shared_write_in(&all, s),
+            move |s: &SetStateOf<S, X>| !shared_write_in(&registry, &all, s),
         ));
     }
     for (i, member) in spec.members.iter().enumerate() {
@@ -352,10 +383,10 @@ where
                     .iter()
                     .all(|(mb, o)| spec.members[*mb].matches.as_ref()(o, &s.etcd, &s.external))
         };
-        render_any_trace(&m, &m, cx, Some(&pred))
+        render_any_trace(m, m, cx, Some(&pred))
     };
     check_and_report(
-        &m,
+        m,
         Checked {
             controller: spec.name.clone(),
             scope: scope.clone(),

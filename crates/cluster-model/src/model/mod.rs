@@ -572,10 +572,8 @@ where
     }
 
     fn observe_write(&self, s: &StateOf<R, X>, n: &StateOf<R, X>, req: &Request<X::Request>) {
-        if self.prunes_creates()
-            && let Some(key) = stale::write_target(req)
-        {
-            self.deletions.observe(&s.etcd, &n.etcd, &key);
+        if self.prunes_creates() {
+            self.deletions.observe_request(&s.etcd, &n.etcd, req);
         }
     }
 

@@ -8,6 +8,8 @@
 //! * [`undeclared_read_by`]: a member reads only the kinds it declares, and its own custom
 //!   resources (`declared_reads:<controller>`).
 
+use crate::kinds::KindRegistry;
+use crate::model::stale::doomed;
 use crate::model::state::{Msg, State};
 use anvil_objects::{DynamicObject, Kind, ObjectRef, Owner, is_controlled_by};
 use anvil_reconciler::{KubeRequest, Request};
@@ -106,13 +108,20 @@ pub fn foreign_write_by<T, Q, P, XS>(
     })
 }
 
-/// Two members write the same object: a write in flight (live or stale) of one member targets
-/// another member's custom resource, an object stored with a controller reference to another
-/// member's kind, or an object another member also has a write in flight for.
-pub fn shared_write_in<T, Q, P, XS>(cr_kinds: &[Kind], s: &State<T, Q, P, XS>) -> bool {
+/// Two members write the same object: a write in flight (live, or stale unless it would fail
+/// if handled now: a precondition on a resourceVersion or uid the object no longer has, or a
+/// Create of an object that exists; [`crate::model::stale`]) of one member targets another
+/// member's custom resource, an object stored with a controller reference to another member's
+/// kind, or an object another member also has a write in flight for.
+pub fn shared_write_in<T, Q, P, XS>(
+    kinds: &KindRegistry,
+    cr_kinds: &[Kind],
+    s: &State<T, Q, P, XS>,
+) -> bool {
     let writes: Vec<(&Kind, ObjectRef)> = s
         .network
         .iter()
+        .filter(|m| !(m.stale && kube(m).is_some_and(|k| doomed(kinds, &s.etcd, k, true))))
         .filter_map(|m| Some((&m.from.kind, write_target(kube(m)?)?.0)))
         .collect();
     writes.iter().enumerate().any(|(i, (by, key))| {

@@ -24,8 +24,9 @@
 //! unreduced execution, so both have the same fair suffixes. The built-in invariants ignore
 //! such requests: `no_foreign_writes` looks at live requests only and `no_lost_updates` at
 //! unconditional Updates only (a request pruned here carries a resourceVersion, or is a
-//! Delete). The controller-set machine does not use this reduction: its `no_shared_writes`
-//! invariant looks at stale writes too.
+//! Delete). The controller-set machine's `no_shared_writes` invariant looks at stale writes
+//! too, but not at those that would fail if handled now (of which the doomed ones are a part):
+//! a write that cannot take effect writes nothing.
 //!
 //! # Stale Creates of existing objects (the same reduction, under a checked assumption)
 //!
@@ -74,6 +75,13 @@ impl DeletionMonitor {
         }
     }
 
+    /// Records the handling of `req` from `before` to `after` (a write may delete its target).
+    pub fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
+        if let Some(key) = write_target(req) {
+            self.observe(before, after, &key);
+        }
+    }
+
     /// Whether a step deleted an object.
     pub fn seen(&self) -> bool {
         self.0.load(Ordering::Relaxed)
@@ -82,7 +90,7 @@ impl DeletionMonitor {
 
 /// The object that handling `req` may delete: the target of any Kubernetes write (a Delete,
 /// or an update that removes the last finalizer of an object being deleted).
-pub(crate) fn write_target<Q>(req: &Request<Q>) -> Option<ObjectRef> {
+fn write_target<Q>(req: &Request<Q>) -> Option<ObjectRef> {
     match req {
         Request::Kube(k) if k.is_mutating() => k.key(),
         _ => None,
@@ -153,7 +161,7 @@ pub(crate) fn crash_network<Q>(
 /// an object may be re-created by that very request), or a Delete whose preconditions name
 /// another resourceVersion or uid (or a missing object). With `creates` (no object is ever
 /// deleted, module docs), also a Create of an object that exists.
-fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creates: bool) -> bool {
+pub(crate) fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creates: bool) -> bool {
     let gone = |key, uid: Option<&str>, rv: Option<&str>, recreates: bool| {
         let Some(cur) = etcd.objects.get(key) else {
             return !recreates;

@@ -7,8 +7,8 @@ use crate::model::canon::canonicalize_state;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
 use crate::model::{
-    Fault, FaultState, builtins, crash_network, fairness_of, faults, first_fault_on, memo,
-    switch_off_spent, unsent_masks,
+    Fault, FaultState, builtins, crash_network, drop_doomed_stale, fairness_of, faults,
+    first_fault_on, memo, switch_off_spent, unsent_masks,
 };
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
@@ -170,6 +170,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
+                self.observe_write(s, &n, &m.req);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -192,6 +193,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
+                self.observe_write(s, &n, &m.req);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -261,6 +263,7 @@ where
                     resource_version: None,
                 };
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
+                self.observe_deletion(s, &n, &g.key);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -301,9 +304,9 @@ where
                     return None;
                 }
                 n.env.crs[*c].deletes_left -= 1;
-                n.etcd
-                    .delete(&self.kinds, &self.slots.get(*c)?.key, None)
-                    .ok()?;
+                let key = &self.slots.get(*c)?.key;
+                n.etcd.delete(&self.kinds, key, None).ok()?;
+                self.observe_deletion(s, &n, key);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other
@@ -314,6 +317,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
+                self.observe_deletion(s, &n, k);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other
@@ -349,6 +353,7 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.prune_creates);
         }
         canonicalize_state(&mut s);
         s

@@ -15,7 +15,9 @@
 //!   request's handling (`Key::Handle { from: cr, .. }`) is keyed by its custom resource,
 //!   which names the member.
 //! * **Other writers** never touch any member's custom resource.
-//! * **Reductions.** All of [`crate::ClusterMachine::with_reductions`] stay in force; none
+//! * **Reductions.** All of [`crate::ClusterMachine::with_reductions`] stay in force, and
+//!   doomed stale requests are dropped ([`crate::model::stale`]; `no_shared_writes` ignores
+//!   stale writes that would fail now, so it reads the same on the pruned states); none
 //!   assumes a single controller: the fixed order of fault switches and spent budgets are
 //!   about the (shared) switches only; dropping a crashed member's reads in flight drops
 //!   requests whose handling changes nothing and whose answer nobody reads (the member that
@@ -31,7 +33,7 @@ use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Msg, Ongoing, Pending, State};
-use crate::model::{EAGER_IDLE_STEPS, memo, take_delivery};
+use crate::model::{DeletionMonitor, EAGER_IDLE_STEPS, memo, take_delivery};
 use crate::scope::Scope;
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{ApiError, ErrorReason, Request, Response};
@@ -72,6 +74,8 @@ pub struct SetMachine<S: ControllerSet, X: ExternalModel> {
     cr_kinds: Vec<Kind>,
     slots: Vec<Slot>,
     reduce: bool,
+    prune_creates: bool,
+    deletions: DeletionMonitor,
     _s: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -125,6 +129,8 @@ where
         if let Some(s) = slots.iter().find(|s| s.specs.is_empty()) {
             return Err(format!("the scope has no spec for {}", s.key));
         }
+        let prune_creates =
+            slots.iter().all(|s| s.max_deletes == 0) && scope.faults.other_deletes == 0;
         Ok(SetMachine {
             kinds,
             scope,
@@ -132,6 +138,8 @@ where
             cr_kinds,
             slots,
             reduce: true,
+            prune_creates,
+            deletions: DeletionMonitor::default(),
             _s: std::marker::PhantomData,
         })
     }
@@ -145,6 +153,48 @@ where
     /// Whether the reductions are on.
     pub fn reductions(&self) -> bool {
         self.reduce
+    }
+
+    /// Turns off (or on) the pruning of stale Creates of existing objects, as
+    /// [`crate::ClusterMachine::with_create_pruning`].
+    pub fn with_create_pruning(mut self, on: bool) -> Self {
+        self.prune_creates = on;
+        self
+    }
+
+    /// Whether stale Creates of existing objects are pruned in this search.
+    pub fn prunes_creates(&self) -> bool {
+        self.reduce && self.prune_creates
+    }
+
+    /// Whether a step of the search so far deleted an object (then the search must be
+    /// repeated without pruning stale Creates).
+    pub fn deletion_seen(&self) -> bool {
+        self.deletions.seen()
+    }
+
+    /// Feeds the deletion monitor with a step that may have deleted `key`.
+    pub(crate) fn observe_deletion(
+        &self,
+        s: &SetStateOf<S, X>,
+        n: &SetStateOf<S, X>,
+        key: &ObjectRef,
+    ) {
+        if self.prunes_creates() {
+            self.deletions.observe(&s.etcd, &n.etcd, key);
+        }
+    }
+
+    /// Feeds the deletion monitor with the handling of `req`.
+    pub(crate) fn observe_write(
+        &self,
+        s: &SetStateOf<S, X>,
+        n: &SetStateOf<S, X>,
+        req: &Request<S::Q>,
+    ) {
+        if self.prunes_creates() {
+            self.deletions.observe_request(&s.etcd, &n.etcd, req);
+        }
     }
 
     /// Every custom resource of the scope (member 0's first, then one per further member).
