@@ -691,6 +691,25 @@ where
             action.push_str(&format!("; the reconcile of {} ends", msg.from));
         }
     }
+    // Doomed stale requests are dropped from the next state (`crate::model::stale`): say so.
+    if !matches!(
+        a,
+        Action::Crash | Action::CrashMember(_) | Action::CrashUnsent(..)
+    ) {
+        let stale = |s: &State<T, Q, P, XS>| s.network.iter().filter(|m| m.stale).count();
+        let taken = match a {
+            Action::Handle(i) | Action::Drop(i, _) | Action::LoseResponse(i, _) => {
+                prev.network.get(*i).is_some_and(|m| m.stale)
+            }
+            _ => false,
+        };
+        let forgotten = stale(prev).saturating_sub(usize::from(taken) + stale(next));
+        if forgotten > 0 {
+            action.push_str(&format!(
+                "; {forgotten} stale request(s) can no longer succeed (an outdated precondition, or a Create of an object that exists) and are forgotten"
+            ));
+        }
+    }
     let changes = diff_objects(&prev.etcd.objects, &next.etcd.objects);
     let write = |from: &str, label: String| TraceMessage::new(from, "api-server", "request", label);
     match a {

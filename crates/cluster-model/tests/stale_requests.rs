@@ -164,3 +164,46 @@ fn the_monitor_sees_removals_and_deletion_marks_only() {
     monitor.observe(&before, &etcd, &c.object_ref());
     assert!(monitor.seen());
 }
+
+mod support;
+
+/// On a scope with crashes, edits and a stale request, the machine forgets doomed stale
+/// requests in some steps, and the rendered trace step says so (and only there).
+#[test]
+fn a_rendered_step_names_the_stale_requests_it_forgets() {
+    use anvil_checker::Machine;
+    use anvil_cluster_model::render::render_step;
+    use support::*;
+
+    let f = anvil_cluster_model::Faults {
+        crash: true,
+        ..Default::default()
+    };
+    let m = machine(scope(f, 1, 0));
+    let stale = |s: &S| s.network.iter().filter(|x| x.stale).count();
+    let (mut said, mut forgot) = (0, 0);
+    let mut acts = Vec::new();
+    for s in reachable(&m, 20_000) {
+        acts.clear();
+        m.actions(&s, &mut acts);
+        for a in &acts {
+            let Some(n) = m.next_state(&s, a) else {
+                continue;
+            };
+            let n = m.representative(n);
+            let step = render_step(&m, 1, Some(&s), Some(a), &n);
+            let mentions = step.action.contains("can no longer succeed");
+            let taken = matches!(a, anvil_cluster_model::Action::Handle(i) if s.network[*i].stale);
+            let crash = matches!(
+                a,
+                anvil_cluster_model::Action::Crash | anvil_cluster_model::Action::CrashUnsent(..)
+            );
+            let dropped = !crash && stale(&n) + usize::from(taken) < stale(&s);
+            assert_eq!(mentions, dropped, "{a:?}: {}", step.action);
+            said += usize::from(mentions);
+            forgot += usize::from(dropped);
+        }
+    }
+    assert!(forgot > 0, "no step forgot a stale request");
+    assert_eq!(said, forgot);
+}

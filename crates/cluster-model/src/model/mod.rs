@@ -4,7 +4,8 @@
 //! One file per host: [`state`] (states, actions, fairness keys), [`faults`] (fault classes
 //! and the errors each failure answers), [`builtins`] (StatefulSet/DaemonSet controllers),
 //! [`invariants`] (built-in safety invariants), [`canon`] (canonical form), [`memo`]
-//! (per-thread caches of pure functions). This file holds the controller runtime and the
+//! (per-thread caches of pure functions), [`stale`] (what a crash does to requests in flight,
+//! and the reduction that forgets stale requests which can never succeed). This file holds the controller runtime and the
 //! composition.
 //!
 //! # Runtime semantics (shared with the shim, see `anvil_shim`'s crate docs)
