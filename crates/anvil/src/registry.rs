@@ -246,7 +246,7 @@ pub fn controllers() -> Vec<Controller> {
         .crd(rabbitmq_crd),
         Controller::new(
             "fluent",
-            "FluentBit and FluentBitConfig controllers checked together in one model (a config Secret; a DaemonSet mounting it)",
+            "FluentBit and FluentBitConfig controllers checked together in one model (a config Secret; a DaemonSet mounting it), the FluentBit edited once",
             anvil_fluent::verify::fluent_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent", s, o),
         )
@@ -254,14 +254,14 @@ pub fn controllers() -> Vec<Controller> {
         .runs_with::<anvil_fluent::FluentBit>(anvil_fluent::run::fluent_config, run_fluent),
         Controller::new(
             "fluent-edits",
-            "FluentBit and FluentBitConfig together, with one edit of each custom resource under crashes of each controller (941,812 states)",
+            "FluentBit and FluentBitConfig together, with one edit of each custom resource under crashes of each controller and dropped requests (1,412,718 states)",
             anvil_fluent::verify::fluent_edits_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent-edits", s, o),
         )
         .crd(anvil_fluent::fluent_bit_crd),
         Controller::new(
             "fluent-config-edit",
-            "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller",
+            "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller, dropped requests and a stale request",
             anvil_fluent::verify::fluent_config_edit_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent-config-edit", s, o),
         )
