@@ -185,60 +185,18 @@ fn a_set_of_one_explores_the_same_states_as_the_single_machine() {
     assert_eq!(a.transitions, b.transitions);
 }
 
-/// The model's reductions stay verdict-preserving with two controllers: every property gets
-/// the same verdict with and without them (crashes of each controller and dropped requests,
-/// no stale request), for the pair and for a broken variant.
-#[test]
-fn the_reductions_keep_every_verdict_with_two_controllers() {
-    let mut s = no_faults();
-    s.faults.crash = true;
-    s.faults.drop = true;
-    type Check = fn(Scope, &CheckOptions) -> Report;
-    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
-    for (name, check) in [
-        ("fluent", fluent),
-        ("fluent-early-daemonset", verify_early_daemon_set as Check),
-        (
-            "fluent-config-writes-daemonset",
-            verify_config_writes_daemon_set as Check,
-        ),
-    ] {
-        let reduced = check(s.clone(), &CheckOptions::default());
-        let full = check(
-            s.clone(),
-            &CheckOptions {
-                no_reductions: true,
-                ..Default::default()
-            },
-        );
-        let verdicts = |r: &Report| {
-            r.results
-                .iter()
-                .map(|p| (p.property.clone(), p.verdict.clone(), p.complete))
-                .collect::<Vec<_>>()
-        };
-        println!(
-            "{name}: {} states reduced, {} without reductions",
-            reduced.results[0].states, full.results[0].states
-        );
-        assert_eq!(verdicts(&reduced), verdicts(&full), "{name}");
-        assert!(reduced.results[0].states <= full.results[0].states);
-    }
-}
+type Check = fn(Scope, &CheckOptions) -> Report;
 
-/// The same with a stale request (crashes of each controller, no drops), where the reductions
-/// also forget doomed stale requests (`anvil_cluster_model::model::stale`) and
-/// `no_shared_writes` ignores stale writes that would fail: the pair only (14,276 states
-/// reduced, 315,844 without; the broken variants pass 2 million states unreduced).
-#[test]
-fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() {
-    let mut s = no_faults();
-    s.faults.crash = true;
-    s.max_stale_requests = 1;
-    let reduced = verify_fluent("fluent", s.clone(), &CheckOptions::default());
-    let full = verify_fluent(
-        "fluent",
-        s,
+/// Checks `scope` with and without the model's reductions and asserts the same verdict for
+/// every property, with no more states reduced; returns the reduced and the full report.
+fn same_verdicts_with_and_without_reductions(
+    name: &str,
+    check: Check,
+    s: &Scope,
+) -> (Report, Report) {
+    let reduced = check(s.clone(), &CheckOptions::default());
+    let full = check(
+        s.clone(),
         &CheckOptions {
             no_reductions: true,
             ..Default::default()
@@ -251,10 +209,46 @@ fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() 
             .collect::<Vec<_>>()
     };
     println!(
-        "{} states reduced, {} without reductions",
+        "{name}: {} states reduced, {} without reductions",
         reduced.results[0].states, full.results[0].states
     );
-    assert_eq!(verdicts(&reduced), verdicts(&full));
+    assert_eq!(verdicts(&reduced), verdicts(&full), "{name}");
+    assert!(reduced.results[0].states <= full.results[0].states);
+    (reduced, full)
+}
+
+/// The model's reductions stay verdict-preserving with two controllers: every property gets
+/// the same verdict with and without them (crashes of each controller and dropped requests,
+/// no stale request), for the pair and for a broken variant.
+#[test]
+fn the_reductions_keep_every_verdict_with_two_controllers() {
+    let mut s = no_faults();
+    s.faults.crash = true;
+    s.faults.drop = true;
+    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
+    for (name, check) in [
+        ("fluent", fluent),
+        ("fluent-early-daemonset", verify_early_daemon_set as Check),
+        (
+            "fluent-config-writes-daemonset",
+            verify_config_writes_daemon_set as Check,
+        ),
+    ] {
+        same_verdicts_with_and_without_reductions(name, check, &s);
+    }
+}
+
+/// The same with a stale request (crashes of each controller, no drops), where the reductions
+/// also forget doomed stale requests (`anvil_cluster_model::model::stale`) and
+/// `no_shared_writes` ignores stale writes that would fail: the pair only (14,276 states
+/// reduced, 315,844 without; the broken variants pass 2 million states unreduced).
+#[test]
+fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() {
+    let mut s = no_faults();
+    s.faults.crash = true;
+    s.max_stale_requests = 1;
+    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
+    let (reduced, full) = same_verdicts_with_and_without_reductions("fluent", fluent, &s);
     assert!(
         reduced
             .results

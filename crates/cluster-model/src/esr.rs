@@ -440,7 +440,7 @@ where
     };
     let m = machine();
     let report = verify_on(&m, &spec, &scope, opts);
-    if !(m.prunes_creates() && m.deletion_seen()) {
+    if !m.create_pruning().must_repeat() {
         return report;
     }
     let first = report.results.first().map_or(0, |r| r.states);

@@ -236,7 +236,7 @@ where
         return config_error(e);
     }
     let report = verify_set_on(&m, &spec, &scope, opts, assumptions);
-    if !(m.prunes_creates() && m.deletion_seen()) {
+    if !m.create_pruning().must_repeat() {
         return report;
     }
     // (the same message as the single-controller harness, `crate::esr::verify`)

@@ -72,7 +72,7 @@ pub use canon::{canonicalize, canonicalize_state, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
-pub use stale::{DeletionMonitor, drop_doomed_stale};
+pub use stale::{CreatePruning, DeletionMonitor, drop_doomed_stale};
 pub(crate) use stale::{crash_network, unsent_masks};
 pub use state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
 
@@ -134,8 +134,7 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     cr_keys: Vec<ObjectRef>,
     track_reads: bool,
     reduce: bool,
-    prune_creates: bool,
-    deletions: DeletionMonitor,
+    creates: CreatePruning,
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
@@ -283,7 +282,7 @@ where
     /// (which must include the CR kind) and `external` as the external system.
     pub fn new(kinds: KindRegistry, scope: Scope, external: X) -> Self {
         let cr_kind = Kind::of::<R::R>();
-        let prune_creates = scope.max_deletes == 0 && scope.faults.other_deletes == 0;
+        let creates = CreatePruning::new(scope.max_deletes == 0 && scope.faults.other_deletes == 0);
         let cr_keys = scope
             .cr_names()
             .into_iter()
@@ -297,8 +296,7 @@ where
             cr_keys,
             track_reads: false,
             reduce: true,
-            prune_creates,
-            deletions: DeletionMonitor::default(),
+            creates,
             _r: std::marker::PhantomData,
         }
     }
@@ -320,6 +318,9 @@ where
     /// those steps (for cross-checking the reductions).
     pub fn with_reductions(mut self, on: bool) -> Self {
         self.reduce = on;
+        if !on {
+            self.creates = CreatePruning::new(false);
+        }
         self
     }
 
@@ -328,25 +329,17 @@ where
         self.reduce
     }
 
-    /// Turns off (or back on) the pruning of stale Creates of existing objects, a reduction
-    /// that assumes no object is ever deleted ([`crate::model::stale`]). It is on with the
-    /// other reductions in scopes without user or other-writer deletions; turning it on
-    /// elsewhere is sound too (the monitor then fires).
+    /// Turns the pruning of stale Creates of existing objects off (or on, with the
+    /// reductions): a reduction that assumes no object is ever deleted, on by default in
+    /// scopes without user or other-writer deletions ([`crate::model::stale`]).
     pub fn with_create_pruning(mut self, on: bool) -> Self {
-        self.prune_creates = on;
+        self.creates = CreatePruning::new(on && self.reduce);
         self
     }
 
-    /// Whether stale Creates of existing objects are pruned in this search.
-    pub fn prunes_creates(&self) -> bool {
-        self.reduce && self.prune_creates
-    }
-
-    /// Whether a step of the search so far deleted an object: then the pruning of stale
-    /// Creates was not justified and the search must be repeated without it
-    /// ([`ClusterMachine::with_create_pruning`]).
-    pub fn deletion_seen(&self) -> bool {
-        self.deletions.seen()
+    /// The pruning of stale Creates in this search, and whether it must be repeated without.
+    pub fn create_pruning(&self) -> &CreatePruning {
+        &self.creates
     }
 
     /// The CR's kind.
@@ -565,19 +558,6 @@ where
         })
     }
 
-    /// Feeds the deletion monitor (only while stale Creates are pruned).
-    fn observe_deletion(&self, s: &StateOf<R, X>, n: &StateOf<R, X>, key: &ObjectRef) {
-        if self.prunes_creates() {
-            self.deletions.observe(&s.etcd, &n.etcd, key);
-        }
-    }
-
-    fn observe_write(&self, s: &StateOf<R, X>, n: &StateOf<R, X>, req: &Request<X::Request>) {
-        if self.prunes_creates() {
-            self.deletions.observe_request(&s.etcd, &n.etcd, req);
-        }
-    }
-
     fn transient_all(&self) -> bool {
         self.scope.faults.transient
     }
@@ -732,7 +712,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                self.observe_write(s, &n, &m.req);
+                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -755,7 +735,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                self.observe_write(s, &n, &m.req);
+                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -826,7 +806,7 @@ where
                 // A failed precondition or a missing object: the collector's delete fails and
                 // it re-examines the object later (a fresh Gc step).
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.observe_deletion(s, &n, &g.key);
+                self.creates.observe(&s.etcd, &n.etcd, &g.key);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -867,7 +847,7 @@ where
                 }
                 n.env.crs[*c].deletes_left -= 1;
                 n.etcd.delete(&self.kinds, &self.cr_keys[*c], None).ok()?;
-                self.observe_deletion(s, &n, &self.cr_keys[*c]);
+                self.creates.observe(&s.etcd, &n.etcd, &self.cr_keys[*c]);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
@@ -875,7 +855,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.observe_deletion(s, &n, k);
+                self.creates.observe(&s.etcd, &n.etcd, k);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other || s.env.other_updates_left == 0 || k.kind == self.cr_kind {
@@ -908,7 +888,7 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
-            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.prune_creates);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
         }
         canonicalize::<R, X>(&mut s);
         s

@@ -88,6 +88,49 @@ impl DeletionMonitor {
     }
 }
 
+/// The pruning of stale Creates of existing objects in one search (module docs): whether it
+/// is on, and the monitor of the assumption it rests on. Both machines hold one.
+#[derive(Debug, Default)]
+pub struct CreatePruning {
+    on: bool,
+    monitor: DeletionMonitor,
+}
+
+impl CreatePruning {
+    /// Pruning on (`on`) or off, with a fresh monitor.
+    pub fn new(on: bool) -> Self {
+        CreatePruning {
+            on,
+            monitor: DeletionMonitor::default(),
+        }
+    }
+
+    /// Whether stale Creates of existing objects are pruned.
+    pub fn on(&self) -> bool {
+        self.on
+    }
+
+    /// Records a step that may have deleted `key` (nothing when the pruning is off).
+    pub(crate) fn observe(&self, before: &Etcd, after: &Etcd, key: &ObjectRef) {
+        if self.on {
+            self.monitor.observe(before, after, key);
+        }
+    }
+
+    /// Records the handling of `req` (nothing when the pruning is off).
+    pub(crate) fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
+        if self.on {
+            self.monitor.observe_request(before, after, req);
+        }
+    }
+
+    /// Whether the pruning was on and a step deleted an object: the search rested on a false
+    /// assumption and must be repeated without the pruning.
+    pub fn must_repeat(&self) -> bool {
+        self.on && self.monitor.seen()
+    }
+}
+
 /// The object that handling `req` may delete: the target of any Kubernetes write (a Delete,
 /// or an update that removes the last finalizer of an object being deleted).
 fn write_target<Q>(req: &Request<Q>) -> Option<ObjectRef> {

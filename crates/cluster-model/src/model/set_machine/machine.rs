@@ -170,7 +170,7 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                self.observe_write(s, &n, &m.req);
+                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -193,7 +193,7 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                self.observe_write(s, &n, &m.req);
+                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -263,7 +263,7 @@ where
                     resource_version: None,
                 };
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.observe_deletion(s, &n, &g.key);
+                self.creates.observe(&s.etcd, &n.etcd, &g.key);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -306,7 +306,7 @@ where
                 n.env.crs[*c].deletes_left -= 1;
                 let key = &self.slots.get(*c)?.key;
                 n.etcd.delete(&self.kinds, key, None).ok()?;
-                self.observe_deletion(s, &n, key);
+                self.creates.observe(&s.etcd, &n.etcd, key);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other
@@ -317,7 +317,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.observe_deletion(s, &n, k);
+                self.creates.observe(&s.etcd, &n.etcd, k);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other
@@ -353,7 +353,7 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
-            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.prune_creates);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
         }
         canonicalize_state(&mut s);
         s

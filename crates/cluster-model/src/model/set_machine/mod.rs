@@ -33,7 +33,7 @@ use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Msg, Ongoing, Pending, State};
-use crate::model::{DeletionMonitor, EAGER_IDLE_STEPS, memo, take_delivery};
+use crate::model::{CreatePruning, EAGER_IDLE_STEPS, memo, take_delivery};
 use crate::scope::Scope;
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{ApiError, ErrorReason, Request, Response};
@@ -74,8 +74,7 @@ pub struct SetMachine<S: ControllerSet, X: ExternalModel> {
     cr_kinds: Vec<Kind>,
     slots: Vec<Slot>,
     reduce: bool,
-    prune_creates: bool,
-    deletions: DeletionMonitor,
+    creates: CreatePruning,
     _s: std::marker::PhantomData<fn() -> S>,
 }
 
@@ -129,8 +128,9 @@ where
         if let Some(s) = slots.iter().find(|s| s.specs.is_empty()) {
             return Err(format!("the scope has no spec for {}", s.key));
         }
-        let prune_creates =
-            slots.iter().all(|s| s.max_deletes == 0) && scope.faults.other_deletes == 0;
+        let creates = CreatePruning::new(
+            slots.iter().all(|s| s.max_deletes == 0) && scope.faults.other_deletes == 0,
+        );
         Ok(SetMachine {
             kinds,
             scope,
@@ -138,8 +138,7 @@ where
             cr_kinds,
             slots,
             reduce: true,
-            prune_creates,
-            deletions: DeletionMonitor::default(),
+            creates,
             _s: std::marker::PhantomData,
         })
     }
@@ -147,6 +146,9 @@ where
     /// Turns the verdict-preserving reductions on (the default) or off (see the module docs).
     pub fn with_reductions(mut self, on: bool) -> Self {
         self.reduce = on;
+        if !on {
+            self.creates = CreatePruning::new(false);
+        }
         self
     }
 
@@ -155,46 +157,15 @@ where
         self.reduce
     }
 
-    /// Turns off (or on) the pruning of stale Creates of existing objects, as
-    /// [`crate::ClusterMachine::with_create_pruning`].
+    /// As [`crate::ClusterMachine::with_create_pruning`].
     pub fn with_create_pruning(mut self, on: bool) -> Self {
-        self.prune_creates = on;
+        self.creates = CreatePruning::new(on && self.reduce);
         self
     }
 
-    /// Whether stale Creates of existing objects are pruned in this search.
-    pub fn prunes_creates(&self) -> bool {
-        self.reduce && self.prune_creates
-    }
-
-    /// Whether a step of the search so far deleted an object (then the search must be
-    /// repeated without pruning stale Creates).
-    pub fn deletion_seen(&self) -> bool {
-        self.deletions.seen()
-    }
-
-    /// Feeds the deletion monitor with a step that may have deleted `key`.
-    pub(crate) fn observe_deletion(
-        &self,
-        s: &SetStateOf<S, X>,
-        n: &SetStateOf<S, X>,
-        key: &ObjectRef,
-    ) {
-        if self.prunes_creates() {
-            self.deletions.observe(&s.etcd, &n.etcd, key);
-        }
-    }
-
-    /// Feeds the deletion monitor with the handling of `req`.
-    pub(crate) fn observe_write(
-        &self,
-        s: &SetStateOf<S, X>,
-        n: &SetStateOf<S, X>,
-        req: &Request<S::Q>,
-    ) {
-        if self.prunes_creates() {
-            self.deletions.observe_request(&s.etcd, &n.etcd, req);
-        }
+    /// As [`crate::ClusterMachine::create_pruning`].
+    pub fn create_pruning(&self) -> &CreatePruning {
+        &self.creates
     }
 
     /// Every custom resource of the scope (member 0's first, then one per further member).
