@@ -2,7 +2,7 @@
 //! reductions forget because they can never succeed, and that each one forgotten really fails
 //! without changing the API server, now and after any later write.
 
-use anvil_cluster_model::model::{DeletionMonitor, Msg, drop_doomed_stale};
+use anvil_cluster_model::model::{CreatePruning, Msg, drop_doomed_stale};
 use anvil_cluster_model::{Etcd, KindRegistry};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{KubeRequest, KubeResponse, Preconditions, Request};
@@ -143,26 +143,51 @@ fn the_monitor_sees_removals_and_deletion_marks_only() {
     let c = etcd.create(&kinds, &cm("c")).unwrap();
     let with_finalizer = cm("f").modify(|p| p.metadata.finalizers = Some(vec!["x/y".into()]));
     let f = etcd.create(&kinds, &with_finalizer).unwrap();
-    let monitor = DeletionMonitor::default();
-    let before = etcd.clone();
-    etcd.update(&kinds, &edited(&c)).unwrap();
-    monitor.observe(&before, &etcd, &c.object_ref());
-    assert!(!monitor.seen(), "an update is not a deletion");
-
-    let before = etcd.clone();
-    etcd.delete(&kinds, &f.object_ref(), None).unwrap();
+    // handles `req` on `etcd` and tells whether a fresh monitor saw a deletion
+    let step = |etcd: &mut Etcd, req: KubeRequest| {
+        let monitor = CreatePruning::new(true);
+        let before = etcd.clone();
+        etcd.handle(&kinds, &req);
+        monitor.observe_request::<()>(&before, etcd, &Request::Kube(req));
+        monitor.must_repeat()
+    };
+    let delete = |key: ObjectRef, uid: Option<&str>| KubeRequest::Delete {
+        key,
+        preconditions: Some(Preconditions {
+            uid: uid.map(str::to_string),
+            resource_version: None,
+        }),
+    };
     assert!(
-        etcd.objects.contains_key(&f.object_ref()),
-        "marked, not removed"
+        !step(&mut etcd, KubeRequest::Update(edited(&c))),
+        "an update"
     );
-    monitor.observe(&before, &etcd, &f.object_ref());
-    assert!(monitor.seen(), "a deletion mark is a deletion");
+    assert!(
+        !step(&mut etcd, delete(c.object_ref(), Some("another-uid"))),
+        "a delete that fails"
+    );
+    assert!(
+        step(&mut etcd, delete(f.object_ref(), None)),
+        "a deletion mark"
+    );
+    let marked = etcd.objects[&f.object_ref()].clone();
+    assert!(marked.metadata().deletion_timestamp.is_some());
+    assert!(
+        !step(&mut etcd, delete(f.object_ref(), None)),
+        "marked already"
+    );
+    let released = marked.modify(|p| p.metadata.finalizers = None);
+    assert!(
+        step(&mut etcd, KubeRequest::Update(released)),
+        "an update that removes the last finalizer removes the object"
+    );
+    assert!(!etcd.objects.contains_key(&f.object_ref()));
+    assert!(step(&mut etcd, delete(c.object_ref(), None)), "a removal");
 
-    let monitor = DeletionMonitor::default();
-    let before = etcd.clone();
-    etcd.delete(&kinds, &c.object_ref(), None).unwrap();
-    monitor.observe(&before, &etcd, &c.object_ref());
-    assert!(monitor.seen());
+    // off: nothing is recorded
+    let off = CreatePruning::new(false);
+    off.observe(&etcd.clone(), &Etcd::new(), true);
+    assert!(!off.must_repeat());
 }
 
 mod support;

@@ -72,7 +72,7 @@ pub use canon::{canonicalize, canonicalize_state, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
-pub use stale::{CreatePruning, DeletionMonitor, drop_doomed_stale};
+pub use stale::{CreatePruning, drop_doomed_stale};
 pub(crate) use stale::{crash_network, unsent_masks};
 pub use state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Ongoing, Pending, State, StateOf};
 
@@ -806,7 +806,7 @@ where
                 // A failed precondition or a missing object: the collector's delete fails and
                 // it re-examines the object later (a fresh Gc step).
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.creates.observe(&s.etcd, &n.etcd, &g.key);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -847,7 +847,7 @@ where
                 }
                 n.env.crs[*c].deletes_left -= 1;
                 n.etcd.delete(&self.kinds, &self.cr_keys[*c], None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, &self.cr_keys[*c]);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
@@ -855,7 +855,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, k);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other || s.env.other_updates_left == 0 || k.kind == self.cr_kind {

@@ -33,11 +33,10 @@
 //! A stale Create of an object that exists fails with `AlreadyExists`, and keeps failing as
 //! long as the object is not deleted. In a check where no object is ever deleted it is doomed
 //! like the requests above, with the same argument. Whether anything is ever deleted is not
-//! known in advance (the reconciler may delete), so the single-controller machine prunes such
-//! Creates only in scopes without user or other-writer deletions, and watches every step
-//! ([`DeletionMonitor`]): a step that removes an object or marks it for deletion sets the
-//! monitor, and the harness then checks again without pruning Creates
-//! ([`crate::esr::verify`]). That is sound because the pruned model simulates the unpruned
+//! known in advance (the reconciler may delete), so both machines prune such Creates only in
+//! scopes without user or other-writer deletions, and watch every step ([`CreatePruning`]): a
+//! step that removes an object or marks it for deletion sets the monitor, and the harness then
+//! checks again without pruning Creates ([`crate::esr::verify`], [`crate::esr_set::verify_set`]). That is sound because the pruned model simulates the unpruned
 //! one up to the first deletion: take a shortest unpruned execution that ends with a
 //! deletion; before that step nothing was deleted, so every Create pruned along it was doomed,
 //! the execution maps to a pruned one through the same states minus those requests, and its
@@ -49,51 +48,17 @@
 use crate::api::Etcd;
 use crate::kinds::KindRegistry;
 use crate::model::state::Msg;
-use anvil_objects::ObjectRef;
 use anvil_reconciler::{KubeRequest, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Records whether any explored step deleted an object (removed it from the API server or
-/// marked it for deletion): the assumption under which stale Creates of existing objects are
-/// pruned (module docs). Shared by the search threads.
-#[derive(Debug, Default)]
-pub struct DeletionMonitor(AtomicBool);
-
-impl DeletionMonitor {
-    /// Records a step from `before` to `after` that may have deleted `key`.
-    pub fn observe(&self, before: &Etcd, after: &Etcd, key: &ObjectRef) {
-        let deleted = match (before.objects.get(key), after.objects.get(key)) {
-            (Some(_), None) => true,
-            (Some(a), Some(b)) => {
-                a.metadata().deletion_timestamp.is_none()
-                    && b.metadata().deletion_timestamp.is_some()
-            }
-            _ => false,
-        };
-        if deleted {
-            self.0.store(true, Ordering::Relaxed);
-        }
-    }
-
-    /// Records the handling of `req` from `before` to `after` (a write may delete its target).
-    pub fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
-        if let Some(key) = write_target(req) {
-            self.observe(before, after, &key);
-        }
-    }
-
-    /// Whether a step deleted an object.
-    pub fn seen(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 /// The pruning of stale Creates of existing objects in one search (module docs): whether it
-/// is on, and the monitor of the assumption it rests on. Both machines hold one.
+/// is on, and the monitor of the assumption it rests on (whether any explored step removed an
+/// object from the API server or marked it for deletion; shared by the search threads). Both
+/// machines hold one.
 #[derive(Debug, Default)]
 pub struct CreatePruning {
     on: bool,
-    monitor: DeletionMonitor,
+    deleted: AtomicBool,
 }
 
 impl CreatePruning {
@@ -101,7 +66,7 @@ impl CreatePruning {
     pub fn new(on: bool) -> Self {
         CreatePruning {
             on,
-            monitor: DeletionMonitor::default(),
+            deleted: AtomicBool::new(false),
         }
     }
 
@@ -110,33 +75,36 @@ impl CreatePruning {
         self.on
     }
 
-    /// Records a step that may have deleted `key` (nothing when the pruning is off).
-    pub(crate) fn observe(&self, before: &Etcd, after: &Etcd, key: &ObjectRef) {
-        if self.on {
-            self.monitor.observe(before, after, key);
+    /// Records a step from `before` to `after` (nothing when the pruning is off); `deletes`:
+    /// the step was a delete (which may only mark its object). Any other write deletes only
+    /// by removing the last finalizer of a marked object, which shrinks the store. Compares
+    /// lengths and content sums only: it runs on every write the search executes.
+    pub fn observe(&self, before: &Etcd, after: &Etcd, deletes: bool) {
+        if self.on
+            && (after.objects.len() < before.objects.len()
+                || (deletes && after.objects != before.objects))
+        {
+            self.deleted.store(true, Ordering::Relaxed);
         }
     }
 
-    /// Records the handling of `req` (nothing when the pruning is off).
-    pub(crate) fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
-        if self.on {
-            self.monitor.observe_request(before, after, req);
+    /// Records the handling of `req` from `before` to `after` (nothing for a read).
+    pub fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
+        if let Request::Kube(k) = req
+            && k.is_mutating()
+        {
+            let deletes = matches!(
+                k,
+                KubeRequest::Delete { .. } | KubeRequest::GetThenDelete { .. }
+            );
+            self.observe(before, after, deletes);
         }
     }
 
     /// Whether the pruning was on and a step deleted an object: the search rested on a false
     /// assumption and must be repeated without the pruning.
     pub fn must_repeat(&self) -> bool {
-        self.on && self.monitor.seen()
-    }
-}
-
-/// The object that handling `req` may delete: the target of any Kubernetes write (a Delete,
-/// or an update that removes the last finalizer of an object being deleted).
-fn write_target<Q>(req: &Request<Q>) -> Option<ObjectRef> {
-    match req {
-        Request::Kube(k) if k.is_mutating() => k.key(),
-        _ => None,
+        self.on && self.deleted.load(Ordering::Relaxed)
     }
 }
 
@@ -214,11 +182,13 @@ pub(crate) fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creat
     };
     match req {
         KubeRequest::Update(o) | KubeRequest::UpdateStatus(o) => {
+            let Some(rv) = o.resource_version() else {
+                return false;
+            };
             let recreates = matches!(req, KubeRequest::Update(_))
-                && kinds.info(o.kind()).create_on_update
-                && o.uid().is_none();
-            o.resource_version().is_some()
-                && gone(&o.object_ref(), o.uid(), o.resource_version(), recreates)
+                && o.uid().is_none()
+                && kinds.info(o.kind()).create_on_update;
+            gone(&o.object_ref(), o.uid(), Some(rv), recreates)
         }
         KubeRequest::Delete {
             key,
@@ -234,7 +204,7 @@ pub(crate) fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creat
 
 /// Removes the stale requests that can never succeed ([`doomed`], module docs); with
 /// `creates`, also the stale Creates of objects that exist (sound only while no object is
-/// ever deleted: see [`DeletionMonitor`]).
+/// ever deleted: see [`CreatePruning`]).
 pub fn drop_doomed_stale<Q>(
     kinds: &KindRegistry,
     etcd: &Etcd,

@@ -263,7 +263,7 @@ where
                     resource_version: None,
                 };
                 let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.creates.observe(&s.etcd, &n.etcd, &g.key);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
@@ -306,7 +306,7 @@ where
                 n.env.crs[*c].deletes_left -= 1;
                 let key = &self.slots.get(*c)?.key;
                 n.etcd.delete(&self.kinds, key, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, key);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other
@@ -317,7 +317,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, k);
+                self.creates.observe(&s.etcd, &n.etcd, true);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other
