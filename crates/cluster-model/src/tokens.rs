@@ -11,7 +11,8 @@
 //! [`crate::model::canonicalize`] applies the renaming to every part of a state.
 //!
 //! [`check_renaming_bisimulation`] checks the argument executably on a given controller: the
-//! canonical renaming, applied to non-canonical copies of reachable states, gives the same
+//! canonical renaming, applied to non-canonical copies of reachable states (renamed by random
+//! permutations of their tokens when the machine forgets the order of tokens), gives the same
 //! canonical successors and the same fairness keys.
 
 pub use anvil_reconciler::tokens::*;
@@ -43,21 +44,28 @@ fn gap(seed: &mut u64, max: u64) -> u64 {
     1 + seed.wrapping_mul(0x2545_F491_4F6C_DD1D) % max
 }
 
-/// An order-preserving renaming with random gaps of the sorted token numbers `live`: the
-/// table and the new largest number.
-fn scatter(live: &[u64], seed: &mut u64) -> (BTreeMap<u64, u64>, u64) {
+/// A renaming with random gaps of the sorted token numbers `live`, order-preserving or, when
+/// `shuffle`, a random permutation of them: the table and the new largest number.
+fn scatter(live: &[u64], shuffle: bool, seed: &mut u64) -> (BTreeMap<u64, u64>, u64) {
     let mut next = 0;
-    let mut table = BTreeMap::new();
-    for (i, &n) in live.iter().enumerate() {
-        // The first token moves up by at least one, so the renaming is never the identity.
+    let mut targets = Vec::with_capacity(live.len());
+    for i in 0..live.len() {
+        // The first target lies above every live token, so the renaming is never the identity.
         next = if i == 0 {
-            n + gap(seed, 3)
+            live[live.len() - 1] + gap(seed, 3)
         } else {
             next + gap(seed, 4)
         };
-        table.insert(n, next);
+        targets.push(next);
     }
-    (table, next)
+    if shuffle {
+        // Fisher-Yates; a permutation that keeps the order is as good as any other
+        for i in (1..targets.len()).rev() {
+            let j = (gap(seed, i as u64 + 1) - 1) as usize;
+            targets.swap(i, j);
+        }
+    }
+    (live.iter().copied().zip(targets).collect(), next)
 }
 
 /// Checks on the first `limit` reachable canonical states (breadth-first) of `m` that the
@@ -66,9 +74,12 @@ fn scatter(live: &[u64], seed: &mut u64) -> (BTreeMap<u64, u64>, u64) {
 /// ([`tokens_reported`]).
 ///
 /// For each canonical state `s` with live tokens `n_1 < ... < n_k` (per space), `t` is `s` with
-/// every token renamed by an order-preserving map with random gaps (`n_1 -> n_1 + 1..3`, then
-/// steps of `1..4`), and the counters set at or above the largest new token: a state that is
-/// *not* canonical and that [`Collector::renaming`] maps back onto `s`. It checks
+/// every token renamed onto numbers above `n_k` with random gaps (`n_k + 1..3`, then steps of
+/// `1..4`) -- in a random order when the machine forgets the order of tokens (its reductions
+/// on, [`crate::model::TokenOrder`]), in the same order otherwise -- and the counters set at or
+/// above the largest new token: a state that is *not* canonical and that the machine's
+/// canonical renaming maps back onto `s`. So a controller whose steps depend on the order of
+/// tokens fails the check when the order is forgotten. It checks
 ///
 /// 1. `representative(t) == s`;
 /// 2. with `t`'s requests in flight kept in `s`'s order, the same actions are enabled, and every
@@ -111,8 +122,9 @@ where
             v.dedup();
         }
         report.max_tokens = report.max_tokens.max(rvs.len() + uids.len());
-        let (rv_table, rv_max) = scatter(&rvs, &mut seed);
-        let (uid_table, uid_max) = scatter(&uids, &mut seed);
+        let shuffle = m.reductions();
+        let (rv_table, rv_max) = scatter(&rvs, shuffle, &mut seed);
+        let (uid_table, uid_max) = scatter(&uids, shuffle, &mut seed);
         let sigma = Renaming::table(rv_table, uid_table);
         // t: s renamed, network sorted as the model sorts it
         let mut sorted = s.clone();

@@ -1,5 +1,7 @@
 //! Counter abstraction: resourceVersions and uids are *tokens*, and a model state is
-//! canonicalised by an order-preserving renaming of the tokens it contains.
+//! canonicalised by a renaming of the tokens it contains: an order-preserving one, or -- with
+//! the model's reductions on -- one that also forgets the order of the tokens (see "Forgetting
+//! the order of tokens" below).
 //!
 //! # Tokens have the real shape
 //!
@@ -48,11 +50,38 @@
 //! whose generation grows without bound runs into the state limit and is reported
 //! incomplete, never wrongly verified.
 //!
+//! # Forgetting the order of tokens (a symmetry reduction)
+//!
+//! The Kubernetes API conventions make resourceVersions and uids opaque: a client may compare
+//! two of them for equality, never for order ("clients must not assume resource versions are
+//! numeric or collatable"). The model's API server, garbage collector, built-in controllers
+//! and invariants compare them for equality only too. Under that assumption the argument above
+//! holds for *every* bijection `σ` of token numbers per space, not only the order-preserving
+//! ones: equality tests give the same answers, a fresh token is still fresh, so the states
+//! that differ only by a permutation of their tokens are bisimilar and satisfy the same
+//! predicates. With the reductions on, the model therefore keeps one state per such class: it
+//! numbers each space's live tokens `1..k` **in the order of their first occurrence** in a
+//! traversal of the state whose order does not depend on token values (objects by key, then
+//! the garbage collector's deletions, the reconciles by CR key, the external state, then the
+//! requests in flight by staleness, sender, verb and target; see
+//! [`Collector::renaming_by_occurrence`]). Two writes to different objects, made in either
+//! order, then lead to one state instead of two (the order-preserving renaming keeps which
+//! object was written last in the relative order of their resourceVersions). Where the
+//! traversal order does depend on token values (ties between requests in flight that differ
+//! only in tokens seen nowhere else, maps keyed by tokens), one class may keep several
+//! representatives: fewer states are merged, none wrongly. `--no-reductions` uses the
+//! order-preserving renaming, and the reduction tests compare the verdicts of both.
+//!
 //! # What a controller must respect, and the residual risks
 //!
+//! * Tokens are compared for equality only: never ordered (sorting by resourceVersion, `<` on
+//!   parsed resourceVersions, acting on the first entry of a map keyed by uid). A controller
+//!   that orders tokens is outside the argument of the reduction above; `--no-reductions`
+//!   keeps the order, and the cluster model's bisimulation check renames reachable states by
+//!   random permutations, so it reports a controller whose steps depend on the order.
 //! * A token is never embedded in a longer string, computed with (`rv + 1`), or stored in a
-//!   non-string form (an integer parsed from a resourceVersion). Parsing and comparing is
-//!   fine; keeping the parsed number in a local state is not. In debug builds
+//!   non-string form (an integer parsed from a resourceVersion). Parsing and comparing for
+//!   equality is fine; keeping the parsed number in a local state is not. In debug builds
 //!   [`check_tokens_reported`] catches most violations (a token-shaped substring that
 //!   [`Tokens::visit`] does not report, e.g. in an error message or an integer field); a value
 //!   computed from a token that again has a token's shape cannot be told apart from a token.
@@ -176,7 +205,7 @@ pub fn find_tokens(text: &str) -> Vec<(Space, u64)> {
     out
 }
 
-/// The live tokens of a state.
+/// The live tokens of a state, in the order they were reported.
 #[derive(Clone, Debug, Default)]
 pub struct Collector {
     rv: Vec<u64>,
@@ -210,10 +239,40 @@ impl Collector {
             identity,
         }
     }
+
+    /// The canonical renaming that forgets the order of tokens: in each space, the live tokens
+    /// are numbered `1..k` in the order of their first [`Collector::add`]. Canonical for the
+    /// class of a state under every permutation of its tokens when the tokens were added in
+    /// an order that does not depend on their values (module docs, "Forgetting the order of
+    /// tokens").
+    pub fn renaming_by_occurrence(self) -> Renaming {
+        fn numbered(tokens: Vec<u64>) -> Vec<(u64, u64)> {
+            let mut pairs: Vec<(u64, u64)> = Vec::with_capacity(tokens.len());
+            for n in tokens {
+                // a state holds few live tokens: a linear scan beats a set
+                if !pairs.iter().any(|&(old, _)| old == n) {
+                    pairs.push((n, pairs.len() as u64 + 1));
+                }
+            }
+            pairs.sort_unstable();
+            pairs
+        }
+        let (rv, uid) = (numbered(self.rv), numbered(self.uid));
+        let identity = rv.iter().chain(&uid).all(|(old, new)| old == new);
+        Renaming {
+            map: Map::Occurrence { rv, uid },
+            identity,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Map {
+    /// The canonical renaming that forgets order: (old, new) pairs sorted by old.
+    Occurrence {
+        rv: Vec<(u64, u64)>,
+        uid: Vec<(u64, u64)>,
+    },
     /// The canonical renaming: token `table[i]` becomes `i + 1`.
     Rank { rv: Vec<u64>, uid: Vec<u64> },
     /// `n -> n + by` in both spaces.
@@ -244,7 +303,8 @@ impl Renaming {
 
     /// The explicit renaming `n -> rv[n]` of resourceVersions and `n -> uid[n]` of uids
     /// (tokens not in the tables are unchanged). It is a sound renaming only if it is
-    /// injective and order-preserving on the live tokens.
+    /// injective on the live tokens, and order-preserving unless the order of tokens is
+    /// forgotten (module docs).
     pub fn table(rv: BTreeMap<u64, u64>, uid: BTreeMap<u64, u64>) -> Self {
         let identity = rv.iter().chain(&uid).all(|(a, b)| a == b);
         Renaming {
@@ -263,6 +323,7 @@ impl Renaming {
     pub fn rv_count(&self) -> u64 {
         match &self.map {
             Map::Rank { rv, .. } => rv.len() as u64,
+            Map::Occurrence { rv, .. } => rv.len() as u64,
             _ => 0,
         }
     }
@@ -271,6 +332,7 @@ impl Renaming {
     pub fn uid_count(&self) -> u64 {
         match &self.map {
             Map::Rank { uid, .. } => uid.len() as u64,
+            Map::Occurrence { uid, .. } => uid.len() as u64,
             _ => 0,
         }
     }
@@ -285,6 +347,13 @@ impl Renaming {
                     Space::Uid => uid,
                 };
                 table.binary_search(&n).ok()? as u64 + 1
+            }
+            Map::Occurrence { rv, uid } => {
+                let pairs = match space {
+                    Space::Rv => rv,
+                    Space::Uid => uid,
+                };
+                pairs[pairs.binary_search_by_key(&n, |&(old, _)| old).ok()?].1
             }
             Map::Table { rv, uid } => *match space {
                 Space::Rv => rv,
@@ -908,6 +977,42 @@ mod tests {
         assert_eq!(t.apply(&rv(1)), rv(5));
         assert_eq!(t.apply(&rv(2)), rv(2));
         assert_eq!(Renaming::offset(3).apply(&uid(2)), uid(5));
+    }
+
+    #[test]
+    fn renaming_by_occurrence_numbers_tokens_in_order_of_first_appearance() {
+        let mut c = Collector::default();
+        for s in [rv(7), uid(10), rv(3), rv(7), "x".to_string(), uid(2), rv(9)] {
+            c.add(&s);
+        }
+        let r = c.renaming_by_occurrence();
+        assert!(!r.is_identity());
+        assert_eq!((r.rv_count(), r.uid_count()), (3, 2));
+        assert_eq!(r.apply(&rv(7)), rv(1));
+        assert_eq!(r.apply(&rv(3)), rv(2));
+        assert_eq!(r.apply(&rv(9)), rv(3));
+        assert_eq!(r.apply(&uid(10)), uid(1));
+        assert_eq!(r.apply(&uid(2)), uid(2));
+        assert_eq!(r.apply("x"), "x");
+        // the same tokens added in another order of values but the same order of appearance
+        // give the same numbers: the renaming forgets the tokens' order
+        let mut c = Collector::default();
+        for s in [rv(2), uid(1), rv(8), rv(2), uid(5), rv(4)] {
+            c.add(&s);
+        }
+        let r2 = c.renaming_by_occurrence();
+        assert_eq!(
+            [rv(2), rv(8), rv(4), uid(1), uid(5)].map(|t| r2.apply(&t)),
+            [rv(1), rv(2), rv(3), uid(1), uid(2)]
+        );
+        let mut c = Collector::default();
+        c.add(&rv(1));
+        c.add(&rv(2));
+        assert!(c.renaming_by_occurrence().is_identity());
+        let mut c = Collector::default();
+        c.add(&rv(2));
+        c.add(&rv(1));
+        assert!(!c.renaming_by_occurrence().is_identity());
     }
 
     // ------------------------------------------------------------ the derive

@@ -1,5 +1,6 @@
 //! Canonical form of a state: the network sorted, tokens renamed onto `1..k` (see
-//! [`crate::tokens`] for the soundness argument).
+//! [`crate::tokens`] for the soundness argument), either keeping their order or -- with the
+//! reductions on -- forgetting it ([`TokenOrder`]).
 
 use crate::external::ExternalModel;
 use crate::model::ModelReconciler;
@@ -11,29 +12,53 @@ use anvil_reconciler::{Request, Response};
 use std::fmt::Debug;
 use std::hash::Hash;
 
-/// Canonicalises a state in place: sorts the network and renames tokens onto `1..k`, setting
-/// the counters to `k`.
+/// Which canonical renaming of tokens a machine uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenOrder {
+    /// Order-preserving: in each space the `i`-th smallest live token becomes `i`
+    /// ([`Collector::renaming`]). The unreduced model (`--no-reductions`).
+    Kept,
+    /// Forgotten: live tokens are numbered in the order of their first occurrence in a
+    /// traversal that does not depend on their values ([`Collector::renaming_by_occurrence`]),
+    /// so states that differ by a permutation of tokens are one state. With the reductions on;
+    /// sound because tokens are compared for equality only (see [`crate::tokens`], "Forgetting
+    /// the order of tokens").
+    Forgotten,
+}
+
+/// Canonicalises a state of the single-controller machine in place as the machine does with
+/// its reductions on (the default): see [`canonicalize_state`] with [`TokenOrder::Forgotten`].
 pub fn canonicalize<R, X>(s: &mut StateOf<R, X>)
 where
     R: ModelReconciler,
     X: ExternalModel,
 {
-    canonicalize_state(s)
+    canonicalize_state(s, TokenOrder::Forgotten)
 }
 
-/// [`canonicalize`] for any state of the composed machine whose parts report their tokens:
-/// the local states `T`, external requests `Q`, responses `P` and external state `XS` (the
-/// controller-set machine's states, [`crate::model::set`], are such states too).
-pub fn canonicalize_state<T, Q, P, XS>(s: &mut State<T, Q, P, XS>)
+/// Canonicalises any state of the composed machine whose parts report their tokens (the local
+/// states `T`, external requests `Q`, responses `P` and external state `XS`; the
+/// controller-set machine's states, [`crate::model::set`], are such states too): sorts the
+/// network and renames the tokens onto `1..k` per space as `order` says, setting the counters
+/// to `k`.
+pub fn canonicalize_state<T, Q, P, XS>(s: &mut State<T, Q, P, XS>, order: TokenOrder)
 where
     T: Tokens + Debug + Hash,
     XS: Tokens + Debug + Hash,
     Request<Q>: Tokens + Debug + Hash,
     Response<P>: Tokens + Debug + Hash,
 {
+    if order == TokenOrder::Forgotten && s.network.len() > 1 {
+        // the traversal visits the requests in an order that no renaming changes (stable: ties
+        // keep their order, see the module docs of `crate::tokens`)
+        s.network.sort_by_cached_key(order_free_of_tokens);
+    }
     let mut c = Collector::default();
     visit_any_state(s, &mut |t: &str| c.add(t));
-    let r = c.renaming();
+    let r = match order {
+        TokenOrder::Kept => c.renaming(),
+        TokenOrder::Forgotten => c.renaming_by_occurrence(),
+    };
     s.etcd.rv = r.rv_count();
     s.etcd.uid = r.uid_count();
     rename_any_state(s, &r);
@@ -50,7 +75,11 @@ where
     visit_any_state(s, f)
 }
 
-/// [`visit_state`] for any state whose parts report their tokens.
+/// [`visit_state`] for any state whose parts report their tokens. The order (the one the
+/// canonical renaming that forgets order numbers tokens by) depends on no token value except
+/// within the network: objects by key, the garbage collector's deletions, the reconciles by CR
+/// key (snapshot, local state, response, reads seen), the external state, then the requests in
+/// flight in their order.
 pub fn visit_any_state<T, Q, P, XS>(s: &State<T, Q, P, XS>, f: &mut dyn FnMut(&str))
 where
     T: Tokens + Debug + Hash,
@@ -60,13 +89,6 @@ where
 {
     for o in s.etcd.objects.values() {
         o.visit(f);
-    }
-    for m in &s.network {
-        check_tokens_reported(&m.req);
-        m.req.visit(f);
-        if let Some(b) = &m.basis {
-            f(b);
-        }
     }
     for g in &s.gc {
         f(&g.uid);
@@ -85,6 +107,13 @@ where
     }
     check_tokens_reported(&s.external);
     s.external.visit(f);
+    for m in &s.network {
+        check_tokens_reported(&m.req);
+        m.req.visit(f);
+        if let Some(b) = &m.basis {
+            f(b);
+        }
+    }
 }
 
 /// Applies `r` to every token of the state (not to the counters) and re-sorts the network.
@@ -143,6 +172,15 @@ where
     }
 }
 
+/// The part of [`network_order`] that no renaming of tokens changes.
+fn order_free_of_tokens<Q>(m: &Msg<Q>) -> (bool, ObjectRef, &'static str, Option<ObjectRef>) {
+    let (verb, target) = match &m.req {
+        Request::Kube(k) => (k.verb(), k.key()),
+        Request::External(_) => ("external", None),
+    };
+    (m.stale, m.from.clone(), verb, target)
+}
+
 /// The order of requests in a canonical network: by staleness and sender, then by what the
 /// request does (verb and target, which no renaming of tokens changes), then by content hash.
 /// The first keys keep the positions of a sender's stale requests (the `pos` of their
@@ -152,9 +190,6 @@ fn network_order<Q>(m: &Msg<Q>) -> (bool, ObjectRef, &'static str, Option<Object
 where
     Request<Q>: Hash,
 {
-    let (verb, target) = match &m.req {
-        Request::Kube(k) => (k.verb(), k.key()),
-        Request::External(_) => ("external", None),
-    };
-    (m.stale, m.from.clone(), verb, target, stable_hash(&m.req))
+    let (stale, from, verb, target) = order_free_of_tokens(m);
+    (stale, from, verb, target, stable_hash(&m.req))
 }

@@ -68,7 +68,7 @@ pub mod stale;
 pub mod state;
 
 pub use builtins::next_status;
-pub use canon::{canonicalize, canonicalize_state, rename_state, visit_state};
+pub use canon::{TokenOrder, canonicalize, canonicalize_state, rename_state, visit_state};
 pub use faults::{Fault, FaultState};
 pub use invariants::{foreign_write_in, kinds_over_bound, lost_update_in};
 pub use memo::{stable_hash, typed};
@@ -256,6 +256,16 @@ pub fn first_fault_on(f: &FaultState) -> Option<Fault> {
     Fault::ALL.into_iter().find(|x| f.get(*x))
 }
 
+/// The canonical renaming of tokens of a machine: with the reductions on it forgets the
+/// order of tokens ([`TokenOrder::Forgotten`]), without them it keeps it.
+pub(crate) fn token_order(reduce: bool) -> TokenOrder {
+    if reduce {
+        TokenOrder::Forgotten
+    } else {
+        TokenOrder::Kept
+    }
+}
+
 /// The API server's storage before anything happens: [`Scope::objects`] created in order.
 /// `Err` names an object the API server rejects (a configuration error of the scope).
 pub fn initial_etcd(kinds: &KindRegistry, scope: &Scope) -> Result<Etcd, String> {
@@ -314,8 +324,10 @@ where
     /// turned off in a fixed order ([`first_fault_on`]), a switch whose budget is spent is
     /// off, the reads in flight of a crashed controller are dropped with it, and a stale
     /// request gets one failure action instead of one per error (they all lead to the same
-    /// state, since nobody reads the answer). Off, the model explores every interleaving of
-    /// those steps (for cross-checking the reductions).
+    /// state, since nobody reads the answer), states that differ only by a permutation of
+    /// tokens are one state ([`TokenOrder::Forgotten`]), and doomed stale requests are dropped
+    /// ([`crate::model::stale`]). Off, the model explores every interleaving of those steps
+    /// and keeps the order of tokens (for cross-checking the reductions).
     pub fn with_reductions(mut self, on: bool) -> Self {
         self.reduce = on;
         if !on {
@@ -890,7 +902,7 @@ where
             switch_off_spent(&s.env, &mut s.faults);
             drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
         }
-        canonicalize::<R, X>(&mut s);
+        canonicalize_state(&mut s, token_order(self.reduce));
         s
     }
 }

@@ -8,7 +8,7 @@ use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
 use crate::model::{
     Fault, FaultState, builtins, crash_network, drop_doomed_stale, fairness_of, faults,
-    first_fault_on, memo, switch_off_spent, unsent_masks,
+    first_fault_on, memo, switch_off_spent, token_order, unsent_masks,
 };
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
@@ -355,7 +355,7 @@ where
             switch_off_spent(&s.env, &mut s.faults);
             drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
         }
-        canonicalize_state(&mut s);
+        canonicalize_state(&mut s, token_order(self.reduce));
         s
     }
 }
