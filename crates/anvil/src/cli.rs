@@ -133,7 +133,7 @@ impl Cli {
         let names: Vec<_> = self
             .controllers
             .iter()
-            .filter(|c| c.runner.is_some() && c.crd.is_some())
+            .filter(|c| c.runner.is_some() && !c.crds.is_empty())
             .map(|c| c.name)
             .collect();
         if names.is_empty() {

@@ -48,8 +48,10 @@ pub struct Controller {
     /// Runs the checker within a scope (the default one, or one the user widened or narrowed
     /// with flags or a scope file).
     pub check: fn(Scope, &CheckOptions) -> Report,
-    /// The CRD, if the controller has one of its own (`crd`, `manifests`, `run`).
-    pub crd: Option<fn() -> CustomResourceDefinition>,
+    /// The CRDs of its custom resources (`crd` prints them, `manifests` installs them, `run`
+    /// looks for them): the controller's own first, then those of controllers that run in
+    /// the same process (e.g. `fluent`'s two). Empty for a controller without a CRD.
+    pub crds: Vec<fn() -> CustomResourceDefinition>,
     /// How to run it on a real cluster; `None` for controllers kept for verification only
     /// (e.g. deliberately broken variants).
     pub runner: Option<Runner>,
@@ -106,8 +108,8 @@ pub struct Runnable {
     pub name: &'static str,
     /// The custom resource's kind.
     pub cr: Kind,
-    /// Its CRD.
-    pub crd: CustomResourceDefinition,
+    /// Its CRDs (at least one; the first is the controller's own).
+    pub crds: Vec<CustomResourceDefinition>,
     /// The shim configuration (owned kinds, declared permissions).
     pub config: ShimConfig,
 }
@@ -138,15 +140,17 @@ impl Controller {
             description,
             scope,
             check,
-            crd: None,
+            crds: Vec::new(),
             runner: None,
             run_options: Vec::new(),
         }
     }
 
-    /// Its CRD (printed by `crd`, installed by `manifests`, looked for by `run`).
+    /// A CRD of its custom resources (printed by `crd`, installed by `manifests`, looked for
+    /// by `run`). Call it once per CRD when the process runs several controllers, the
+    /// controller's own CRD first.
     pub fn crd(mut self, crd: fn() -> CustomResourceDefinition) -> Self {
-        self.crd = Some(crd);
+        self.crds.push(crd);
         self
     }
 
@@ -187,10 +191,18 @@ impl Controller {
         (self.check)((self.scope)(), opts)
     }
 
-    /// Its CRD as YAML (what `crd` prints), if it has one.
+    /// Its CRDs as one YAML stream (what `crd` prints; documents separated by `---`), if it
+    /// has any.
     pub fn crd_yaml(&self) -> Option<String> {
-        self.crd
+        if self.crds.is_empty() {
+            return None;
+        }
+        let docs: Vec<String> = self
+            .crds
+            .iter()
             .map(|crd| serde_yaml::to_string(&crd()).expect("a CRD always serialises"))
+            .collect();
+        Some(docs.join("---\n"))
     }
 
     /// What `run` and `manifests` need, or why the controller cannot run.
@@ -201,16 +213,16 @@ impl Controller {
                 self.name
             ));
         };
-        let Some(crd) = self.crd else {
+        if self.crds.is_empty() {
             return Err(format!(
                 "`{}` has no CRD (`Controller::crd`), so it cannot be run or deployed",
                 self.name
             ));
-        };
+        }
         Ok(Runnable {
             name: self.name,
             cr: (runner.cr)(),
-            crd: crd(),
+            crds: self.crds.iter().map(|crd| crd()).collect(),
             config: (runner.config)(),
         })
     }

@@ -64,7 +64,7 @@ pub struct ManifestsArgs {
     /// Port of `/metrics`, `/healthz` and `/readyz`.
     #[arg(long, default_value_t = 8080)]
     pub metrics_port: u16,
-    /// Leave the CRD out (e.g. when it is installed separately).
+    /// Leave the CRDs out (e.g. when they are installed separately).
     #[arg(long)]
     pub no_crd: bool,
     /// Replicas of the Deployment; they elect a leader on a Lease, only the leader reconciles.
@@ -77,8 +77,8 @@ pub struct ManifestsArgs {
 
 /// The objects of a deployment, before printing.
 pub struct Manifests {
-    /// The CRD (unless `--no-crd`).
-    pub crd: Option<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
+    /// The CRDs (none with `--no-crd`).
+    pub crds: Vec<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition>,
     /// The operator's namespace.
     pub namespace: Namespace,
     /// The ServiceAccount the controller runs as.
@@ -307,7 +307,11 @@ pub fn build(cli: &Cli, args: &ManifestsArgs) -> Result<Manifests, String> {
         status: None,
     };
     Ok(Manifests {
-        crd: (!args.no_crd).then(|| r.crd.clone()),
+        crds: if args.no_crd {
+            Vec::new()
+        } else {
+            r.crds.clone()
+        },
         namespace: Namespace {
             metadata: meta(ns, None, c),
             ..Default::default()
@@ -368,7 +372,7 @@ impl Manifests {
     /// The objects as one YAML stream (documents separated by `---`), in apply order.
     pub fn to_yaml(&self) -> String {
         let mut out = String::new();
-        if let Some(crd) = &self.crd {
+        for crd in &self.crds {
             doc(&mut out, crd);
         }
         doc(&mut out, &self.namespace);

@@ -251,6 +251,7 @@ pub fn controllers() -> Vec<Controller> {
             |s, o| anvil_fluent::verify::verify_fluent("fluent", s, o),
         )
         .crd(anvil_fluent::fluent_bit_crd)
+        .crd(anvil_fluent::fluent_bit_config_crd)
         .runs_with::<anvil_fluent::FluentBit>(anvil_fluent::run::fluent_config, run_fluent),
         Controller::new(
             "fluent-edits",
@@ -258,14 +259,16 @@ pub fn controllers() -> Vec<Controller> {
             anvil_fluent::verify::fluent_edits_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent-edits", s, o),
         )
-        .crd(anvil_fluent::fluent_bit_crd),
+        .crd(anvil_fluent::fluent_bit_crd)
+        .crd(anvil_fluent::fluent_bit_config_crd),
         Controller::new(
             "fluent-config-edit",
             "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller, dropped requests and a stale request",
             anvil_fluent::verify::fluent_config_edit_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent-config-edit", s, o),
         )
-        .crd(anvil_fluent::fluent_bit_crd),
+        .crd(anvil_fluent::fluent_bit_crd)
+        .crd(anvil_fluent::fluent_bit_config_crd),
         Controller::new(
             "fluentbit",
             "FluentBit alone: ServiceAccount, Role, RoleBinding, Service and a DaemonSet mounting an existing config Secret",

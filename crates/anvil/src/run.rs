@@ -62,11 +62,11 @@ pub struct RunArgs {
 /// Arguments of `anvil crd`.
 #[derive(clap::Args, Debug)]
 pub struct CrdArgs {
-    /// The controller whose CRD to print.
+    /// The controller whose CRD (or CRDs) to print.
     pub controller: String,
 }
 
-/// `crd`: prints the CRD YAML; exit code 2 for an unknown controller or one without a CRD.
+/// `crd`: prints the CRD YAML (every CRD of a process that runs several controllers); exit code 2 for an unknown controller or one without a CRD.
 pub fn crd(cli: &Cli, args: &CrdArgs) -> i32 {
     match cli.find(&args.controller).and_then(|c| c.crd_yaml()) {
         Some(yaml) => {
@@ -206,8 +206,10 @@ async fn run_async(
         None => None,
     };
     let cluster = anvil_shim::connect(args.kubeconfig.as_deref()).await?;
-    let crd_name = r.crd.metadata.name.clone().unwrap_or_default();
-    anvil_shim::check_cluster(&cluster.client, &cluster.url, &crd_name).await?;
+    for crd in &r.crds {
+        let crd_name = crd.metadata.name.clone().unwrap_or_default();
+        anvil_shim::check_cluster(&cluster.client, &cluster.url, &crd_name).await?;
+    }
     let config = configure(r.config, args, lease, &health);
     run(RunContext {
         client: cluster.client,

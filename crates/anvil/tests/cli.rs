@@ -1,5 +1,6 @@
 //! The built binary: exit codes and the JSON schema.
 
+use serde::Deserialize;
 use serde_json::Value;
 use std::process::Command;
 
@@ -41,6 +42,28 @@ fn list_names_every_controller() {
         "fluent-config-writes-daemonset",
     ] {
         assert!(out.lines().any(|l| l.starts_with(name)), "{out}");
+    }
+}
+
+/// `crd` prints every CRD the process serves: one for a single controller, both for the
+/// fluent pair that `run fluent` runs in one process.
+#[test]
+fn crd_prints_every_crd_of_the_process() {
+    let kinds = |name: &str| -> Vec<String> {
+        let (code, out, err) = anvil(&["crd", name]);
+        assert_eq!(code, 0, "{err}");
+        serde_yaml::Deserializer::from_str(&out)
+            .map(|doc| {
+                let v = Value::deserialize(doc).expect("a YAML document");
+                assert_eq!(v["kind"], "CustomResourceDefinition", "{v}");
+                v["spec"]["names"]["kind"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(kinds("zookeeper"), ["ZookeeperCluster"]);
+    assert_eq!(kinds("fluentbit-config"), ["FluentBitConfig"]);
+    for pair in ["fluent", "fluent-edits", "fluent-config-edit"] {
+        assert_eq!(kinds(pair), ["FluentBit", "FluentBitConfig"], "{pair}");
     }
 }
 
