@@ -1,7 +1,8 @@
 //! The canonical renaming of tokens (resourceVersions and uids) is a bisimulation that keeps
 //! fairness keys, on the demo controller and on a broken variant with its own local state:
-//! non-canonical copies of the reachable states (tokens scattered order-preservingly with
-//! gaps) have the same canonical successors and fairness keys
+//! non-canonical copies of the reachable states (tokens permuted at random onto numbers with
+//! gaps, since the model forgets the order of tokens) have the same canonical successors and
+//! fairness keys
 //! ([`check_renaming_bisimulation`]); every local state, request, response and external state
 //! met satisfies the `Tokens` contract (the guard of `anvil_reconciler::tokens`).
 

@@ -78,10 +78,11 @@ fn faults() -> Faults {
 }
 
 /// The default scope of `anvil verify fluent`: a FluentBit and its FluentBitConfig, created
-/// in any order, the FluentBit edited once (a new image and no log volumes), with crashes of
-/// each controller, dropped requests and one stale request (141,723 states, about 3 s in a
-/// release build). The configuration's edit under the same faults is
-/// [`fluent_config_edit_scope`]; one edit of each together is [`fluent_edits_scope`].
+/// in any order, each edited once (the FluentBit: a new image and no log volumes; the
+/// configuration: a new flush interval, which changes the configuration hash and so must roll
+/// the DaemonSet's pods), with crashes of each controller, dropped requests, every transient
+/// error, lost responses and two stale requests (221,408 states, about 10 s in a release
+/// build). Another writer's update on top is [`fluent_other_writer_scope`].
 pub fn fluent_scope() -> Scope {
     Scope {
         namespace: NAMESPACE.into(),
@@ -90,44 +91,36 @@ pub fn fluent_scope() -> Scope {
         specs: fluent_bit_specs(),
         max_edits: 1,
         max_deletes: 0,
-        faults: faults(),
-        max_stale_requests: 1,
+        faults: Faults {
+            transient: true,
+            lost_response: true,
+            ..faults()
+        },
+        max_stale_requests: 2,
         max_objects_per_kind: anvil_cluster_model::scope::DEFAULT_OBJECT_BOUND,
         others: vec![MemberScope {
             controller: "fluentbit-config".into(),
             name: CONFIG.into(),
-            specs: config_specs()[..1].to_vec(),
-            max_edits: 0,
+            specs: config_specs(),
+            max_edits: 1,
             max_deletes: 0,
         }],
         objects: Vec::new(),
     }
 }
 
-/// The scope of `anvil verify fluent-edits`: [`fluent_scope`] with one edit of each custom
-/// resource (a new image and no log volumes; a new flush interval, which changes the
-/// configuration hash and so must roll the DaemonSet's pods) under crashes of each controller
-/// and dropped requests, **without a stale request** (1,412,718 states, about 28 s in a release
-/// build; with a stale request and no drops 7,444,772 states and 207 s, with both the search
-/// passes 10 GiB: see the README).
-pub fn fluent_edits_scope() -> Scope {
+/// The scope of `anvil verify fluent-other-writer`: one edit of each custom resource, crashes
+/// of each controller, dropped requests, one stale request and one update of a managed object
+/// by another writer (someone edits the config Secret, scales nothing -- a DaemonSet has no
+/// replicas -- or annotates an object; the controllers must repair it): 1,815,331 states,
+/// about 50 s in a release build.
+pub fn fluent_other_writer_scope() -> Scope {
     let mut s = fluent_scope();
-    s.others[0].specs = config_specs();
-    s.others[0].max_edits = 1;
-    s.max_stale_requests = 0;
-    s
-}
-
-/// The scope of `anvil verify fluent-config-edit`: a FluentBit and its FluentBitConfig, the
-/// configuration edited once (a new flush interval: the DaemonSet's pods must roll), under
-/// crashes of each controller, dropped requests and one stale request (1,715,526 states, about
-/// 39 s in a release build).
-pub fn fluent_config_edit_scope() -> Scope {
-    let mut s = fluent_scope();
-    s.specs.truncate(1);
-    s.max_edits = 0;
-    s.others[0].specs = config_specs();
-    s.others[0].max_edits = 1;
+    s.faults = Faults {
+        other_updates: 1,
+        ..faults()
+    };
+    s.max_stale_requests = 1;
     s
 }
 
@@ -285,7 +278,7 @@ pub fn verify_pair<S: ControllerSet<Q = NoExternal, P = NoExternal>>(
     esr_set::verify_set(set_spec::<S>(name), scope, opts)
 }
 
-/// `anvil verify fluent` (and `fluent-edits`): both controllers in one model.
+/// `anvil verify fluent` (and `fluent-other-writer`): both controllers in one model.
 pub fn verify_fluent(name: &str, scope: Scope, opts: &CheckOptions) -> Report {
     verify_pair::<Fluent>(name, scope, opts)
 }
@@ -297,6 +290,8 @@ pub fn broken_scope() -> Scope {
     let mut s = fluent_scope();
     s.specs.truncate(1);
     s.max_edits = 0;
+    s.others[0].specs.truncate(1);
+    s.others[0].max_edits = 0;
     s.faults = Faults::default();
     s.max_stale_requests = 0;
     s

@@ -118,7 +118,8 @@ pub trait Machine: Sync {
     ///    agree; e.g. compare counts, not named components);
     /// 4. the model only *compares* the abstracted values (e.g.
     ///    resourceVersions, uids, message ids) and never computes with them,
-    ///    which is what makes an order-preserving renaming satisfy (2).
+    ///    which is what makes an order-preserving renaming satisfy (2) (and
+    ///    any bijection, when they are compared for equality only).
     ///
     /// Stuttering is judged on canonical states: a step `s -> s'` with
     /// `rep(s') == rep(s)` is a stuttering step of the quotient (it does not
