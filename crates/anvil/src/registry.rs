@@ -246,7 +246,7 @@ pub fn controllers() -> Vec<Controller> {
         .crd(rabbitmq_crd),
         Controller::new(
             "fluent",
-            "FluentBit and FluentBitConfig controllers checked together in one model (a config Secret; a DaemonSet mounting it), the FluentBit edited once",
+            "FluentBit and FluentBitConfig controllers checked together in one model (a config Secret; a DaemonSet mounting it), one edit of each under every fault class and two stale requests",
             anvil_fluent::verify::fluent_scope,
             |s, o| anvil_fluent::verify::verify_fluent("fluent", s, o),
         )
@@ -254,18 +254,10 @@ pub fn controllers() -> Vec<Controller> {
         .crd(anvil_fluent::fluent_bit_config_crd)
         .runs_with::<anvil_fluent::FluentBit>(anvil_fluent::run::fluent_config, run_fluent),
         Controller::new(
-            "fluent-edits",
-            "FluentBit and FluentBitConfig together, with one edit of each custom resource under crashes of each controller and dropped requests (1,412,718 states)",
-            anvil_fluent::verify::fluent_edits_scope,
-            |s, o| anvil_fluent::verify::verify_fluent("fluent-edits", s, o),
-        )
-        .crd(anvil_fluent::fluent_bit_crd)
-        .crd(anvil_fluent::fluent_bit_config_crd),
-        Controller::new(
-            "fluent-config-edit",
-            "FluentBit and FluentBitConfig together, with one configuration edit (the pods must roll) under crashes of each controller, dropped requests and a stale request",
-            anvil_fluent::verify::fluent_config_edit_scope,
-            |s, o| anvil_fluent::verify::verify_fluent("fluent-config-edit", s, o),
+            "fluent-other-writer",
+            "FluentBit and FluentBitConfig together, one edit of each, crashes, drops, a stale request and another writer's update of a managed object",
+            anvil_fluent::verify::fluent_other_writer_scope,
+            |s, o| anvil_fluent::verify::verify_fluent("fluent-other-writer", s, o),
         )
         .crd(anvil_fluent::fluent_bit_crd)
         .crd(anvil_fluent::fluent_bit_config_crd),

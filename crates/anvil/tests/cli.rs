@@ -34,8 +34,7 @@ fn list_names_every_controller() {
         "rabbitmq-cookie-rotation",
         "rabbitmq-config-no-roll",
         "fluent",
-        "fluent-edits",
-        "fluent-config-edit",
+        "fluent-other-writer",
         "fluentbit",
         "fluentbit-config",
         "fluent-early-daemonset",
@@ -62,7 +61,7 @@ fn crd_prints_every_crd_of_the_process() {
     };
     assert_eq!(kinds("zookeeper"), ["ZookeeperCluster"]);
     assert_eq!(kinds("fluentbit-config"), ["FluentBitConfig"]);
-    for pair in ["fluent", "fluent-edits", "fluent-config-edit"] {
+    for pair in ["fluent", "fluent-other-writer"] {
         assert_eq!(kinds(pair), ["FluentBit", "FluentBitConfig"], "{pair}");
     }
 }
