@@ -263,3 +263,29 @@ fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() 
     );
     assert!(reduced.results[0].states < full.results[0].states);
 }
+
+/// The canonical renaming of tokens is a bisimulation on the two controllers in one model:
+/// non-canonical copies of reachable states (tokens permuted at random onto numbers with
+/// gaps, since the model forgets the order of tokens; order-preservingly without the
+/// reductions) give the same canonical successors and fairness keys, at the default scope
+/// (one edit of each custom resource, every fault class, two stale requests).
+#[test]
+fn renaming_tokens_is_a_bisimulation_with_two_controllers() {
+    use anvil_cluster_model::NoExternalModel;
+    use anvil_cluster_model::model::set_machine::SetMachine;
+    use anvil_cluster_model::tokens::check_set_renaming_bisimulation;
+    for (reduce, limit) in [(true, 1500), (false, 400)] {
+        let m = SetMachine::<verify::Fluent, NoExternalModel>::new(
+            verify::kinds(),
+            fluent_scope(),
+            NoExternalModel,
+        )
+        .expect("the pair's scope")
+        .with_reductions(reduce);
+        let r = check_set_renaming_bisimulation(&m, limit).unwrap_or_else(|e| panic!("{e}"));
+        println!("reductions {reduce}: {r:?}");
+        assert_eq!(r.states, limit);
+        assert!(r.renamed_states * 10 >= r.states * 9, "{r:?}");
+        assert!(r.max_tokens >= 5, "{r:?}");
+    }
+}

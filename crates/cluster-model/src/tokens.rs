@@ -18,9 +18,16 @@
 pub use anvil_reconciler::tokens::*;
 
 use crate::external::ExternalModel;
-use crate::model::{ClusterMachine, ModelReconciler, Pending, StateOf, rename_state, visit_state};
-use anvil_checker::Machine;
+use crate::model::canon::{rename_any_state, visit_any_state};
+use crate::model::set::ControllerSet;
+use crate::model::set_machine::SetMachine;
+use crate::model::state::{Key, State};
+use crate::model::{ClusterMachine, ModelReconciler, Pending, StateOf};
+use anvil_checker::{Fairness, Machine};
+use anvil_reconciler::{Request, Response};
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::fmt::Debug;
+use std::hash::Hash;
 
 /// What [`check_renaming_bisimulation`] covered.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -85,7 +92,15 @@ fn scatter(live: &[u64], shuffle: bool, seed: &mut u64) -> (BTreeMap<u64, u64>, 
 /// 2. with `t`'s requests in flight kept in `s`'s order, the same actions are enabled, and every
 ///    action leads to the same canonical successor with the same `Machine::fairness`;
 /// 3. with `t`'s requests in flight sorted as the model sorts them (so action indices differ),
-///    the sets of (fairness, canonical successor) pairs of `s` and `t` are equal.
+///    the sets of (fairness, canonical successor) pairs of `s` and `t` are equal, where the
+///    position in the key of a *stale* request (among its sender's stale requests) is not
+///    compared: it follows the order of the requests' content hashes, which a renaming may
+///    change when two stale requests differ in more than verb and target (e.g. two stale
+///    Creates of one Secret with different data). No fair cycle handles a stale request
+///    (crashes are off in a fair cycle, so its stale requests never grow, and handling one would
+///    shrink a set that must come back to itself), so each stale request's key is
+///    continuously enabled and never taken along any cycle, whatever position names it: such
+///    keys make every cycle through them unfair under any naming.
 ///
 /// The error describes the first difference.
 pub fn check_renaming_bisimulation<R, X>(
@@ -96,8 +111,40 @@ where
     R: ModelReconciler,
     X: ExternalModel<Request = R::ExternalRequest, Response = R::ExternalResponse>,
 {
+    check_machine_renaming(m, m.reductions(), limit)
+}
+
+/// [`check_renaming_bisimulation`] for a controller set's machine (several controllers in one
+/// model, [`crate::model::set_machine`]).
+pub fn check_set_renaming_bisimulation<S, X>(
+    m: &SetMachine<S, X>,
+    limit: usize,
+) -> Result<BisimulationCheck, String>
+where
+    S: ControllerSet,
+    X: ExternalModel<Request = S::Q, Response = S::P>,
+{
+    check_machine_renaming(m, m.reductions(), limit)
+}
+
+/// The check of [`check_renaming_bisimulation`] on any machine over the composed states;
+/// `shuffle`: rename by permutations (the machine forgets the order of tokens).
+fn check_machine_renaming<M, T, Q, P, XS>(
+    m: &M,
+    shuffle: bool,
+    limit: usize,
+) -> Result<BisimulationCheck, String>
+where
+    M: Machine<State = State<T, Q, P, XS>, FairnessKey = Key>,
+    T: Tokens + Clone + Eq + Hash + Debug,
+    Q: Clone + Eq + Hash + Debug,
+    P: Clone + Eq + Hash + Debug,
+    XS: Tokens + Clone + Eq + Hash + Debug,
+    Request<Q>: Tokens,
+    Response<P>: Tokens,
+{
     let mut report = BisimulationCheck::default();
-    let mut seen: HashSet<StateOf<R, X>> = HashSet::new();
+    let mut seen: HashSet<M::State> = HashSet::new();
     let mut queue = VecDeque::new();
     for s in m.init_states() {
         let s = m.representative(s);
@@ -109,10 +156,10 @@ where
     let (mut acts, mut acts_t) = (Vec::new(), Vec::new());
     while let Some(s) = queue.pop_front() {
         report.states += 1;
-        check_state_tokens::<R, X>(&s)?;
+        state_tokens_reported(&s)?;
         // the live tokens of s
         let (mut rvs, mut uids) = (Vec::new(), Vec::new());
-        visit_state::<R, X>(&s, &mut |t| match parse(t) {
+        visit_any_state(&s, &mut |t| match parse(t) {
             Some((Space::Rv, n)) => rvs.push(n),
             Some((Space::Uid, n)) => uids.push(n),
             None => {}
@@ -122,13 +169,12 @@ where
             v.dedup();
         }
         report.max_tokens = report.max_tokens.max(rvs.len() + uids.len());
-        let shuffle = m.reductions();
         let (rv_table, rv_max) = scatter(&rvs, shuffle, &mut seed);
         let (uid_table, uid_max) = scatter(&uids, shuffle, &mut seed);
         let sigma = Renaming::table(rv_table, uid_table);
         // t: s renamed, network sorted as the model sorts it
         let mut sorted = s.clone();
-        rename_state::<R, X>(&mut sorted, &sigma);
+        rename_any_state(&mut sorted, &sigma);
         sorted.etcd.rv = rv_max.max(s.etcd.rv) + gap(&mut seed, 3) - 1;
         sorted.etcd.uid = uid_max.max(s.etcd.uid) + gap(&mut seed, 3) - 1;
         // the same, with the network in s's order (so that action indices correspond)
@@ -186,7 +232,7 @@ where
                         "{a:?} has fairness {fs:?} in s but {ft:?} in its renaming:\n  s = {s:?}"
                     ));
                 }
-                pairs_s.insert((fs, n.clone()));
+                pairs_s.insert((without_stale_position(fs), n.clone()));
                 if seen.len() < limit && seen.insert(n.clone()) {
                     queue.push_back(n);
                 }
@@ -198,7 +244,10 @@ where
             .iter()
             .filter_map(|a| {
                 let n = m.next_state(&sorted, a)?;
-                Some((m.fairness(&sorted, a), m.representative(n)))
+                Some((
+                    without_stale_position(m.fairness(&sorted, a)),
+                    m.representative(n),
+                ))
             })
             .collect();
         if pairs_s != pairs_t {
@@ -220,12 +269,42 @@ where
     Ok(report)
 }
 
+/// `f` with the position of a stale request's handling key set to 0 (see
+/// [`check_renaming_bisimulation`], point 3).
+fn without_stale_position(f: Fairness<Key>) -> Fairness<Key> {
+    let erase = |k: Key| match k {
+        Key::Handle {
+            from, stale: true, ..
+        } => Key::Handle {
+            from,
+            stale: true,
+            pos: 0,
+        },
+        k => k,
+    };
+    match f {
+        Fairness::Weak(k) => Fairness::Weak(erase(k)),
+        Fairness::Strong(k) => Fairness::Strong(erase(k)),
+        Fairness::Unfair => Fairness::Unfair,
+    }
+}
+
 /// [`tokens_reported`] on every reconcile local state, request in flight, delivered response
 /// and the external system's state of `s`.
 pub fn check_state_tokens<R, X>(s: &StateOf<R, X>) -> Result<(), String>
 where
     R: ModelReconciler,
     X: ExternalModel,
+{
+    state_tokens_reported(s)
+}
+
+fn state_tokens_reported<T, Q, P, XS>(s: &State<T, Q, P, XS>) -> Result<(), String>
+where
+    T: Tokens + Debug,
+    XS: Tokens + Debug,
+    Request<Q>: Tokens + Debug,
+    Response<P>: Tokens + Debug,
 {
     for msg in &s.network {
         tokens_reported(&msg.req)?;
