@@ -26,6 +26,7 @@ pub mod model;
 pub mod render;
 pub mod report_text;
 pub mod scope;
+pub mod small_map;
 pub mod store;
 pub mod tokens;
 

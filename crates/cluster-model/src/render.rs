@@ -259,12 +259,9 @@ fn flatten(v: &Value, path: String, out: &mut BTreeMap<String, String>) {
 }
 
 /// One-line diffs between two object maps.
-pub fn diff_objects(
-    a: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
-    b: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
-) -> Vec<String> {
+pub fn diff_objects(a: &crate::store::ObjectStore, b: &crate::store::ObjectStore) -> Vec<String> {
     let mut out = Vec::new();
-    for (k, o) in b {
+    for (k, o) in b.iter() {
         match a.get(k) {
             None => out.push(format!("+ {} created", obj_short(o))),
             Some(p) if p != o => {
@@ -289,7 +286,7 @@ pub fn diff_objects(
             _ => {}
         }
     }
-    for (k, o) in a {
+    for (k, o) in a.iter() {
         if !b.contains_key(k) {
             out.push(format!("- {} deleted", obj_short(o)));
         }
@@ -300,8 +297,8 @@ pub fn diff_objects(
 /// Field-by-field diffs between two object maps (the structured form of [`diff_objects`], in
 /// the same order).
 pub fn diff_objects_structured(
-    a: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
-    b: &BTreeMap<anvil_objects::ObjectRef, DynamicObject>,
+    a: &crate::store::ObjectStore,
+    b: &crate::store::ObjectStore,
 ) -> Vec<ObjectDiff> {
     let fields_of = |o: &DynamicObject| {
         let mut f = BTreeMap::new();
@@ -310,7 +307,7 @@ pub fn diff_objects_structured(
     };
     let rv = |o: &DynamicObject| o.resource_version().map(str::to_string);
     let mut out = Vec::new();
-    for (k, o) in b {
+    for (k, o) in b.iter() {
         match a.get(k) {
             None => out.push(ObjectDiff {
                 op: "created".into(),
@@ -362,7 +359,7 @@ pub fn diff_objects_structured(
             _ => {}
         }
     }
-    for (k, o) in a {
+    for (k, o) in a.iter() {
         if !b.contains_key(k) {
             out.push(ObjectDiff {
                 op: "deleted".into(),

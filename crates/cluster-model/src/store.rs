@@ -1,14 +1,15 @@
 //! [`ObjectStore`]: the API server's objects by key, shared between states, with a hash that
 //! is maintained incrementally.
 
+use crate::small_map::SmallMap;
 use anvil_objects::{DynamicObject, ObjectRef, StableHasher};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
 use std::sync::Arc;
 
-/// Stored objects, keyed by (kind, namespace, name). Cloning shares the map (copy on write:
+/// Stored objects, keyed by (kind, namespace, name), in a sorted vector ([`SmallMap`]: a
+/// state holds a few dozen objects at most). Cloning shares the map (copy on write:
 /// most steps do not change the cluster). Its `Hash` writes a sum of per-entry hashes kept up
 /// to date by [`ObjectStore::insert`] and [`ObjectStore::remove`], so hashing a state (the
 /// checker's fingerprint, the model's memo keys) does not walk the objects. Read access is
@@ -16,7 +17,7 @@ use std::sync::Arc;
 /// hashes (see `DynamicObject`'s equality), without walking the maps.
 #[derive(Clone, Default)]
 pub struct ObjectStore {
-    map: Arc<BTreeMap<ObjectRef, DynamicObject>>,
+    map: Arc<SmallMap<ObjectRef, DynamicObject>>,
     /// Sums of the entries' 128-bit hashes, one per lane.
     sum: (u64, u64),
 }
@@ -74,7 +75,7 @@ impl ObjectStore {
 }
 
 impl Deref for ObjectStore {
-    type Target = BTreeMap<ObjectRef, DynamicObject>;
+    type Target = SmallMap<ObjectRef, DynamicObject>;
     fn deref(&self) -> &Self::Target {
         &self.map
     }

@@ -9,7 +9,7 @@ use anvil_checker::Machine;
 use anvil_cluster_model::model::{Action, Pending, canonicalize};
 use anvil_cluster_model::{Faults, NoExternalModel};
 use anvil_reconciler::Request;
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashSet};
 use support::*;
 
 /// The state right after the CR's first reconcile started (its first request in flight).
@@ -112,7 +112,7 @@ fn cluster_of(s: &S) -> String {
     let mut t = s.clone();
     t.network.clear();
     t.gc.clear();
-    t.ongoing = BTreeMap::new();
+    t.ongoing = Default::default();
     t.faults = Default::default();
     canonicalize::<G, NoExternalModel>(&mut t);
     format!("{:?} {:?}", t.etcd, t.env)

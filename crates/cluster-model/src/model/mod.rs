@@ -80,6 +80,7 @@ use crate::api::Etcd;
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::scope::Scope;
+use crate::small_map::SmallMap;
 use crate::tokens::Tokens;
 use anvil_checker::{Fairness, Machine};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
@@ -87,7 +88,6 @@ use anvil_reconciler::{
     ApiError, ErrorReason, KubeRequest, KubeResponse, Preconditions, Reconciler, Request, Response,
 };
 use serde_json::Value;
-use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
@@ -198,7 +198,7 @@ pub(crate) const EAGER_IDLE_STEPS: usize = 16;
 /// the reductions the response waits in [`Pending::Ready`]. `Some`: with the reductions on,
 /// the reconcile (taken out of `ongoing`) must process the response now (eager steps).
 pub(crate) fn take_delivery<T, P>(
-    ongoing: &mut BTreeMap<ObjectRef, Ongoing<T, P>>,
+    ongoing: &mut SmallMap<ObjectRef, Ongoing<T, P>>,
     from: &ObjectRef,
     stale: bool,
     resp: Response<P>,
@@ -592,7 +592,7 @@ where
             etcd,
             network: Vec::new(),
             gc: Vec::new(),
-            ongoing: BTreeMap::new(),
+            ongoing: SmallMap::new(),
             external: self.external.init(),
             env: EnvState {
                 crs: vec![

@@ -3,9 +3,9 @@
 use crate::api::Etcd;
 use crate::external::ExternalModel;
 use crate::model::faults::{Fault, FaultState};
+use crate::small_map::SmallMap;
 use anvil_objects::{DynamicObject, ObjectRef};
 use anvil_reconciler::{ErrorReason, Reconciler, Request, Response};
-use std::collections::BTreeMap;
 
 /// A request in flight.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -94,7 +94,7 @@ pub struct State<T, Q, P, X> {
     /// The garbage collector's deletions in flight (sorted, at most one per object).
     pub gc: Vec<GcDelete>,
     /// Ongoing reconciles by CR key.
-    pub ongoing: BTreeMap<ObjectRef, Ongoing<T, P>>,
+    pub ongoing: SmallMap<ObjectRef, Ongoing<T, P>>,
     /// The external system's state.
     pub external: X,
     /// Environment budget.

@@ -10,9 +10,9 @@ use crate::model::{
     Fault, FaultState, builtins, crash_network, drop_doomed_stale, fairness_of, faults,
     first_fault_on, memo, switch_off_spent, token_order, unsent_masks,
 };
+use crate::small_map::SmallMap;
 use anvil_checker::{Fairness, Machine};
 use anvil_reconciler::Preconditions;
-use std::collections::BTreeMap;
 
 impl<S, X> Machine for SetMachine<S, X>
 where
@@ -31,7 +31,7 @@ where
             etcd,
             network: Vec::new(),
             gc: Vec::new(),
-            ongoing: BTreeMap::new(),
+            ongoing: SmallMap::new(),
             external: self.external.init(),
             env: EnvState {
                 crs: self
