@@ -87,7 +87,8 @@ pub fn default_specs() -> Vec<serde_json::Value> {
 /// point of reconciliation; controller crashes and request drops (the ZooKeeper API's
 /// transient failures among them) until each is disabled; at most 2 stale requests of earlier
 /// controller lives in flight. 1,117,215 states, about 30 s in a release build on two cores
-/// (an update by another writer on top: 5,079,975 states; BENCHMARKS.md).
+/// (an update by another writer, with one stale request instead of two: 5,079,975 states;
+/// BENCHMARKS.md).
 pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
