@@ -92,6 +92,25 @@ fn demo_verdicts_are_unchanged() {
 }
 
 #[test]
+fn demo_verdicts_with_a_delete_and_re_create_are_unchanged() {
+    // the garbage collector's judgement taken with its delete (`model::gc`) is cross-checked
+    // where objects become garbage: a delete + re-create with crashes and lost responses
+    // (58,380 states unreduced)
+    let mut s = anvil_demo::verify::default_scope();
+    s.specs.truncate(1);
+    s.max_edits = 0;
+    s.max_deletes = 1;
+    s.faults.crash = true;
+    s.faults.drop = false;
+    s.faults.transient = false;
+    s.faults.lost_response = true;
+    s.faults.other_updates = 0;
+    s.faults.other_deletes = 0;
+    s.max_stale_requests = 0;
+    compare("demo", s);
+}
+
+#[test]
 fn demo_broken_variants_verdicts_are_unchanged() {
     for name in [
         "demo-stale-update",

@@ -634,6 +634,12 @@ where
                 "judges {k} garbage (none of its owners exists) and sends a delete with its uid as precondition"
             ),
         ),
+        Action::GcCollect(k) => (
+            "garbage-collector",
+            format!(
+                "judges {k} garbage (none of its owners exists); its delete with the uid as precondition is executed at once"
+            ),
+        ),
         Action::GcDelete(k) => (
             "api-server",
             format!("executes the garbage collector's delete of {k} (uid precondition)"),
@@ -710,15 +716,25 @@ where
     let changes = diff_objects(&prev.etcd.objects, &next.etcd.objects);
     let write = |from: &str, label: String| TraceMessage::new(from, "api-server", "request", label);
     match a {
-        Action::Gc(k) => messages.push(TraceMessage::new(
-            "garbage-collector",
-            "api-server",
-            "request",
-            match prev.etcd.objects.get(k).and_then(|o| o.uid()) {
-                Some(uid) => format!("Delete {k} if uid={uid}"),
-                None => format!("Delete {k}"),
-            },
-        )),
+        Action::Gc(k) | Action::GcCollect(k) => {
+            messages.push(TraceMessage::new(
+                "garbage-collector",
+                "api-server",
+                "request",
+                match prev.etcd.objects.get(k).and_then(|o| o.uid()) {
+                    Some(uid) => format!("Delete {k} if uid={uid}"),
+                    None => format!("Delete {k}"),
+                },
+            ));
+            if matches!(a, Action::GcCollect(_)) {
+                messages.push(TraceMessage::new(
+                    "api-server",
+                    "garbage-collector",
+                    "response",
+                    format!("Delete {k}: ok"),
+                ));
+            }
+        }
         Action::GcDelete(k) => messages.push(TraceMessage::new(
             "api-server",
             "garbage-collector",

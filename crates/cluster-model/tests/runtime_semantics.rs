@@ -284,19 +284,25 @@ fn applied_then_failed_executes_the_request_and_answers_an_error() {
     );
 }
 
-#[test]
-fn the_garbage_collectors_delete_carries_a_uid_precondition() {
-    let m = machine(scope(Faults::default(), 0, 0));
-    let mut s = m.init_states().remove(0);
+/// A ConfigMap whose owner does not exist.
+fn orphan_named(name: &str) -> DynamicObject {
     let owner = Owner {
         api_version: "test.anvil.dev/v1".into(),
         kind: "Greeting".into(),
         name: "gone".into(),
         uid: "00000000-0000-4000-8000-00000000dead".into(),
     };
-    let orphan = config_map_named("o").modify(|p| {
+    config_map_named(name).modify(|p| {
         p.metadata.owner_references = Some(vec![owner.controller_reference()]);
-    });
+    })
+}
+
+#[test]
+fn the_garbage_collectors_delete_carries_a_uid_precondition() {
+    // the collector's two steps, as the unreduced model takes them
+    let m = machine(scope(Faults::default(), 0, 0)).with_reductions(false);
+    let mut s = m.init_states().remove(0);
+    let orphan = orphan_named("o");
     let first = s.etcd.create(&m.kinds, &orphan).unwrap();
     let key = first.object_ref();
     s = m.next_state(&s, &Action::Gc(key.clone())).unwrap();
@@ -313,6 +319,125 @@ fn the_garbage_collectors_delete_carries_a_uid_precondition() {
     let mut acts = Vec::new();
     m.actions(&n, &mut acts);
     assert!(acts.contains(&Action::Gc(key)));
+}
+
+#[test]
+fn with_the_reductions_the_collector_judges_and_deletes_in_one_step() {
+    let m = machine(scope(Faults::default(), 0, 0));
+    let mut s = m.init_states().remove(0);
+    let key = s
+        .etcd
+        .create(&m.kinds, &orphan_named("o"))
+        .unwrap()
+        .object_ref();
+    let mut acts = Vec::new();
+    m.actions(&s, &mut acts);
+    assert!(acts.contains(&Action::GcCollect(key.clone())));
+    assert!(
+        !acts.contains(&Action::Gc(key.clone())),
+        "nothing may adopt it: no separate judgement"
+    );
+    assert!(m.next_state(&s, &Action::Gc(key.clone())).is_none());
+    assert_eq!(
+        m.fairness(&s, &Action::GcCollect(key.clone())),
+        Fairness::Weak(Key::Gc(key.clone()))
+    );
+    let n = m.next_state(&s, &Action::GcCollect(key.clone())).unwrap();
+    assert!(!n.etcd.objects.contains_key(&key));
+    assert!(n.gc.is_empty());
+
+    // an Update of it in flight may adopt it: the judgement may come first, and its delete
+    // then races the adoption (the race the separate steps exist for)
+    let stored = s.etcd.objects[&key].clone();
+    let adopted = stored.modify(|p| p.metadata.owner_references = None);
+    s.network.push(Msg {
+        stale: false,
+        from: m.cr_key(),
+        req: Request::Kube(KubeRequest::Update(adopted)),
+        basis: None,
+    });
+    let mut acts = Vec::new();
+    m.actions(&s, &mut acts);
+    assert!(acts.contains(&Action::Gc(key.clone())));
+    assert!(acts.contains(&Action::GcCollect(key.clone())));
+    let judged = m.next_state(&s, &Action::Gc(key.clone())).unwrap();
+    let handled = m.next_state(&judged, &Action::Handle(0)).unwrap();
+    assert!(
+        !anvil_cluster_model::api::garbage_collectable(&handled.etcd, &key),
+        "adopted"
+    );
+    let n = m
+        .next_state(&handled, &Action::GcDelete(key.clone()))
+        .unwrap();
+    assert!(
+        !n.etcd.objects.contains_key(&key),
+        "the judgement made before the adoption deletes the adopted object"
+    );
+}
+
+#[test]
+fn only_updates_of_the_object_may_change_its_owners() {
+    use anvil_cluster_model::model::gc::may_adopt;
+    let o = config_map_named("o");
+    let key = o.object_ref();
+    let other = config_map_named("p");
+    let owner = Owner {
+        api_version: "v1".into(),
+        kind: "ConfigMap".into(),
+        name: "x".into(),
+        uid: "u".into(),
+    };
+    let kube = |k: KubeRequest| Request::<anvil_reconciler::NoExternal>::Kube(k);
+    assert!(may_adopt(&kube(KubeRequest::Update(o.clone())), &key));
+    assert!(may_adopt(
+        &kube(KubeRequest::GetThenUpdate {
+            obj: o.clone(),
+            owner: owner.clone()
+        }),
+        &key
+    ));
+    assert!(!may_adopt(&kube(KubeRequest::Update(other)), &key));
+    for k in [
+        KubeRequest::Get(key.clone()),
+        KubeRequest::Create(o.clone()),
+        KubeRequest::UpdateStatus(o.clone()),
+        KubeRequest::GetThenUpdateStatus {
+            obj: o.clone(),
+            owner: owner.clone(),
+        },
+        KubeRequest::Delete {
+            key: key.clone(),
+            preconditions: None,
+        },
+        KubeRequest::GetThenDelete {
+            key: key.clone(),
+            owner,
+        },
+    ] {
+        assert!(!may_adopt(&kube(k), &key));
+    }
+}
+
+#[test]
+fn other_writers_and_built_in_controllers_never_change_owner_references() {
+    // the collector's reduction rests on it (`model::gc`): only an Update or GetThenUpdate
+    // of an object changes its owners
+    let refs = orphan_named("o").metadata().owner_references.clone();
+    let sts = DynamicObject::from_json(json!({"apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": {"name": "s", "namespace": "default",
+            "ownerReferences": refs.clone()},
+        "spec": {"replicas": 3, "serviceName": "s", "selector": {}}}))
+    .unwrap();
+    for o in [orphan_named("o"), sts.clone()] {
+        let scribbled = anvil_cluster_model::model::builtins::scribble(&o);
+        assert_ne!(scribbled, o);
+        assert_eq!(scribbled.metadata().owner_references, refs);
+    }
+    let st = anvil_cluster_model::model::next_status(&sts).expect("a status step");
+    let stepped = sts.modify(|p| {
+        p.body.insert("status".into(), st);
+    });
+    assert_eq!(stepped.metadata().owner_references, refs);
 }
 
 #[test]

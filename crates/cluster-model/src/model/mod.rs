@@ -3,7 +3,8 @@
 //!
 //! One file per host: [`state`] (states, actions, fairness keys), [`faults`] (fault classes
 //! and the errors each failure answers), [`builtins`] (StatefulSet/DaemonSet controllers),
-//! [`invariants`] (built-in safety invariants), [`canon`] (canonical form), [`memo`]
+//! [`invariants`] (built-in safety invariants), [`gc`] (the garbage collector, and the
+//! reduction that takes its judgement together with its delete), [`canon`] (canonical form), [`memo`]
 //! (per-thread caches of pure functions), [`stale`] (what a crash does to requests in flight,
 //! and the reduction that forgets stale requests which can never succeed). This file holds the controller runtime and the
 //! composition.
@@ -59,6 +60,7 @@
 pub mod builtins;
 pub mod canon;
 pub mod faults;
+pub mod gc;
 pub mod invariants;
 pub mod memo;
 pub mod set;
@@ -85,7 +87,7 @@ use crate::tokens::Tokens;
 use anvil_checker::{Fairness, Machine};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{
-    ApiError, ErrorReason, KubeRequest, KubeResponse, Preconditions, Reconciler, Request, Response,
+    ApiError, ErrorReason, KubeRequest, KubeResponse, Reconciler, Request, Response,
 };
 use serde_json::Value;
 use std::fmt::Debug;
@@ -159,7 +161,7 @@ pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
             })
         }
         Action::Start(k) | Action::Continue(k) => Fairness::Weak(Key::Run(k.clone())),
-        Action::Gc(k) => Fairness::Weak(Key::Gc(k.clone())),
+        Action::Gc(k) | Action::GcCollect(k) => Fairness::Weak(Key::Gc(k.clone())),
         Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
         Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
         Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
@@ -671,13 +673,9 @@ where
                     .map(Action::Disable),
             );
         }
-        for g in &s.gc {
-            out.push(Action::GcDelete(g.key.clone()));
-        }
+        gc::collector_deletes(&s.gc, out);
         for (k, o) in s.etcd.objects.iter() {
-            if crate::api::garbage_collectable(&s.etcd, k) && !s.gc.iter().any(|g| &g.key == k) {
-                out.push(Action::Gc(k.clone()));
-            }
+            gc::collector_actions(&s.etcd, &s.network, &s.gc, k, self.reduce, out);
             if memo::memo_next_status(o).is_some() {
                 out.push(Action::Builtin(k.clone()));
             }
@@ -796,29 +794,8 @@ where
                 }
                 n.faults.set(*f, false);
             }
-            Action::Gc(k) => {
-                if !crate::api::garbage_collectable(&s.etcd, k) || s.gc.iter().any(|g| &g.key == k)
-                {
-                    return None;
-                }
-                let uid = s.etcd.objects.get(k)?.uid()?.to_string();
-                n.gc.push(GcDelete {
-                    key: k.clone(),
-                    uid,
-                });
-                n.gc.sort();
-            }
-            Action::GcDelete(k) => {
-                let i = n.gc.iter().position(|g| &g.key == k)?;
-                let g = n.gc.remove(i);
-                let pre = Preconditions {
-                    uid: Some(g.uid),
-                    resource_version: None,
-                };
-                // A failed precondition or a missing object: the collector's delete fails and
-                // it re-examines the object later (a fresh Gc step).
-                let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.creates.observe(&s.etcd, &n.etcd, true);
+            Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
+                gc::collector_step(&self.kinds, &self.creates, self.reduce, s, &mut n, a)?;
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;

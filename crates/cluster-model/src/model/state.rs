@@ -150,6 +150,10 @@ pub enum Action {
     Gc(ObjectRef),
     /// The API server handles the garbage collector's delete of the object.
     GcDelete(ObjectRef),
+    /// The garbage collector judges the object to be garbage and the API server executes its
+    /// delete at once: [`Action::Gc`] followed by [`Action::GcDelete`], with the reductions
+    /// on (see [`crate::model::gc`]).
+    GcCollect(ObjectRef),
     /// A built-in controller (StatefulSet/DaemonSet) moves the object's status one step.
     Builtin(ObjectRef),
     /// The user creates custom resource `cr` (an index into [`crate::Scope::cr_names`]).

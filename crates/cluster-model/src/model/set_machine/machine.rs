@@ -5,14 +5,13 @@ use super::{SetMachine, SetStateOf};
 use crate::external::ExternalModel;
 use crate::model::canon::canonicalize_state;
 use crate::model::set::ControllerSet;
-use crate::model::state::{Action, CrEnv, EnvState, GcDelete, Key, Msg, Pending, State};
+use crate::model::state::{Action, CrEnv, EnvState, Key, Msg, Pending, State};
 use crate::model::{
     Fault, FaultState, builtins, crash_network, drop_doomed_stale, fairness_of, faults,
-    first_fault_on, memo, switch_off_spent, token_order, unsent_masks,
+    first_fault_on, gc, memo, switch_off_spent, token_order, unsent_masks,
 };
 use crate::small_map::SmallMap;
 use anvil_checker::{Fairness, Machine};
-use anvil_reconciler::Preconditions;
 
 impl<S, X> Machine for SetMachine<S, X>
 where
@@ -116,13 +115,9 @@ where
                     .map(Action::Disable),
             );
         }
-        for g in &s.gc {
-            out.push(Action::GcDelete(g.key.clone()));
-        }
+        gc::collector_deletes(&s.gc, out);
         for (k, o) in s.etcd.objects.iter() {
-            if crate::api::garbage_collectable(&s.etcd, k) && !s.gc.iter().any(|g| &g.key == k) {
-                out.push(Action::Gc(k.clone()));
-            }
+            gc::collector_actions(&s.etcd, &s.network, &s.gc, k, self.reduce, out);
             if memo::memo_next_status(o).is_some() {
                 out.push(Action::Builtin(k.clone()));
             }
@@ -243,27 +238,8 @@ where
                 }
                 n.faults.set(*f, false);
             }
-            Action::Gc(k) => {
-                if !crate::api::garbage_collectable(&s.etcd, k) || s.gc.iter().any(|g| &g.key == k)
-                {
-                    return None;
-                }
-                let uid = s.etcd.objects.get(k)?.uid()?.to_string();
-                n.gc.push(GcDelete {
-                    key: k.clone(),
-                    uid,
-                });
-                n.gc.sort();
-            }
-            Action::GcDelete(k) => {
-                let i = n.gc.iter().position(|g| &g.key == k)?;
-                let g = n.gc.remove(i);
-                let pre = Preconditions {
-                    uid: Some(g.uid),
-                    resource_version: None,
-                };
-                let _ = n.etcd.delete(&self.kinds, &g.key, Some(&pre));
-                self.creates.observe(&s.etcd, &n.etcd, true);
+            Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
+                gc::collector_step(&self.kinds, &self.creates, self.reduce, s, &mut n, a)?;
             }
             Action::Builtin(k) => {
                 let kinds = &self.kinds;
