@@ -129,6 +129,22 @@ pub fn recreate_scope() -> Scope {
     }
 }
 
+/// The scope of `anvil verify zookeeper-recreate`: [`recreate_scope`] (the CR deleted and
+/// re-created once with the same name) with controller crashes, request drops and a stale
+/// request in flight, so the old CR's reconcile, the garbage collector's deletes of its
+/// children and the new CR's reconcile race under faults (747,339 states, about 27 s in a
+/// release build on two cores; BENCHMARKS.md, "The collector's judgement").
+pub fn recreate_faults_scope() -> Scope {
+    let mut s = recreate_scope();
+    s.faults = Faults {
+        crash: true,
+        drop: true,
+        ..Default::default()
+    };
+    s.max_stale_requests = 1;
+    s
+}
+
 /// The harness description of a reconciler of `ZookeeperCluster` (the controller or a broken
 /// variant): ESR with the two-view predicate (etcd and the znode store) and the
 /// no-foreign-writes invariant.

@@ -67,7 +67,7 @@ pub fn controllers() -> Vec<Controller> {
         .runs::<anvil_demo::DemoController>(demo_config),
         Controller::new(
             "demo-recreate",
-            "DemoApp deleted and re-created once, with crashes and dropped requests",
+            "DemoApp deleted and re-created once, under every fault of the default scope (crashes, transient failures, lost responses, 2 stale requests, an other-writer update)",
             anvil_demo::verify::recreate_scope,
             |s, o| {
                 anvil_demo::verify::verify_reconciler::<anvil_demo::DemoController>(
@@ -171,6 +171,19 @@ pub fn controllers() -> Vec<Controller> {
             |s, o| {
                 anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::broken::Zookeeper569>(
                     "zookeeper-569",
+                    s,
+                    o,
+                )
+            },
+        )
+        .crd(zookeeper_crd),
+        Controller::new(
+            "zookeeper-recreate",
+            "ZookeeperCluster deleted and re-created once, with crashes, dropped requests and a stale request",
+            anvil_zookeeper::verify::recreate_faults_scope,
+            |s, o| {
+                anvil_zookeeper::verify::verify_reconciler::<anvil_zookeeper::ZookeeperController>(
+                    "zookeeper-recreate",
                     s,
                     o,
                 )

@@ -656,9 +656,8 @@ fn zookeeper_569_renders() {
 
 #[test]
 fn zookeeper_adopt_renders() {
-    // Its own scope (delete + re-create, 1 stale request) in every build: with the model's
-    // eager steps the search stops at the violation after about 700,000 states (1,663,113
-    // states without the stale request before them).
+    // Its own scope (delete + re-create) in every build: 19,243 states with the model's eager
+    // steps and the collector's judgement taken with its delete (about 700,000 before them).
     render_variant("zookeeper-adopt", None);
 }
 

@@ -22,12 +22,14 @@ fn list_names_every_controller() {
     assert_eq!(code, 0);
     for name in [
         "demo",
+        "demo-recreate",
         "demo-stale-update",
         "demo-alreadyexists-fatal",
         "demo-adopt-orphan",
         "demo-no-done-on-failure",
         "zookeeper",
         "zookeeper-569",
+        "zookeeper-recreate",
         "zookeeper-adopt",
         "rabbitmq",
         "rabbitmq-stale-scale-down",
