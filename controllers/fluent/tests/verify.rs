@@ -264,6 +264,25 @@ fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() 
     assert!(reduced.results[0].states < full.results[0].states);
 }
 
+/// The same with a deletion: the FluentBitConfig deleted and re-created once, no faults, so
+/// its Secret is the garbage collector's, whose judgement the reductions take together with
+/// its delete (`anvil_cluster_model::model::gc`) in the controller-set machine too (1,136
+/// states reduced, 225,191 without).
+#[test]
+fn the_reductions_keep_every_verdict_with_two_controllers_and_a_delete() {
+    let mut s = no_faults();
+    s.others[0].max_deletes = 1;
+    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
+    let (reduced, full) = same_verdicts_with_and_without_reductions("fluent", fluent, &s);
+    assert!(
+        reduced
+            .results
+            .iter()
+            .all(|p| p.verdict == "holds" && p.complete)
+    );
+    assert!(reduced.results[0].states < full.results[0].states);
+}
+
 /// The canonical renaming of tokens is a bisimulation on the two controllers in one model:
 /// non-canonical copies of reachable states (tokens permuted at random onto numbers with
 /// gaps, since the model forgets the order of tokens; order-preservingly without the
