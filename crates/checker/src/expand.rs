@@ -141,6 +141,70 @@ impl<'a, M: Machine> Shared<'a, M> {
         (new, v)
     }
 
+    /// The transition from `item` by `actions[ai]` to `n` (fingerprint `fp`): the step
+    /// properties, the insert, the next frontier and, in liveness runs, the edge.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn visit(
+        &self,
+        item: &Item<M::State>,
+        actions: &[M::Action],
+        ai: usize,
+        n: M::State,
+        fp: u64,
+        e0: usize,
+        out: &mut ChunkOut<M::State>,
+        cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
+    ) {
+        let s = &item.state;
+        let stutter = fp == item.fp && n == *s;
+        if !stutter {
+            for (pi, p) in self.step_invariants {
+                if !self.decided[*pi].load(Ordering::Relaxed) && !p(s, &n) {
+                    let v = Violation::Step {
+                        from: item.fp,
+                        action: ai as u32,
+                        to: fp,
+                    };
+                    self.record(*pi, v);
+                }
+            }
+        }
+        if self.liveness {
+            if stutter {
+                return; // stuttering self-loop
+            }
+            let key = self.intern(cache, self.m.fairness(s, &actions[ai]));
+            let (new, id) = self.insert(fp, 0);
+            let id = id as u32;
+            if new {
+                out.next.push(Item {
+                    state: n,
+                    fp,
+                    id,
+                    parent: item.id,
+                });
+            }
+            if !out.edges[e0..].iter().any(|e| e.to == id && e.key == key) {
+                out.edges.push(Edge {
+                    to: id,
+                    key,
+                    action: ai as u32,
+                });
+            }
+        } else {
+            let (new, _) = self.insert(fp, item.fp);
+            if new {
+                out.next.push(Item {
+                    state: n,
+                    fp,
+                    id: 0,
+                    parent: 0,
+                });
+            }
+        }
+    }
+
     pub(crate) fn work(
         &self,
         frontier: &[Item<M::State>],
@@ -185,59 +249,23 @@ impl<'a, M: Machine> Shared<'a, M> {
                 actions.clear();
                 self.m.actions(s, &mut actions);
                 let e0 = out.edges.len();
+                // each successor's slot in the table is prefetched while the next successor is
+                // generated, then the successor is inserted (mostly cache misses otherwise)
+                let mut pending: Option<(usize, M::State, u64)> = None;
                 for (ai, a) in actions.iter().enumerate() {
                     let Some(n) = self.m.next_state(s, a) else {
                         continue;
                     };
-                    generated += 1;
                     let n = self.m.representative(n);
                     let fp = fingerprint(&n);
-                    let stutter = fp == item.fp && n == *s;
-                    if !stutter {
-                        for (pi, p) in self.step_invariants {
-                            if !self.decided[*pi].load(Ordering::Relaxed) && !p(s, &n) {
-                                let v = Violation::Step {
-                                    from: item.fp,
-                                    action: ai as u32,
-                                    to: fp,
-                                };
-                                self.record(*pi, v);
-                            }
-                        }
+                    self.table.prefetch(fp);
+                    generated += 1;
+                    if let Some((pai, pn, pfp)) = pending.replace((ai, n, fp)) {
+                        self.visit(item, &actions, pai, pn, pfp, e0, &mut out, cache);
                     }
-                    if self.liveness {
-                        if stutter {
-                            continue; // stuttering self-loop
-                        }
-                        let key = self.intern(cache, self.m.fairness(s, a));
-                        let (new, id) = self.insert(fp, 0);
-                        let id = id as u32;
-                        if new {
-                            out.next.push(Item {
-                                state: n,
-                                fp,
-                                id,
-                                parent: item.id,
-                            });
-                        }
-                        if !out.edges[e0..].iter().any(|e| e.to == id && e.key == key) {
-                            out.edges.push(Edge {
-                                to: id,
-                                key,
-                                action: ai as u32,
-                            });
-                        }
-                    } else {
-                        let (new, _) = self.insert(fp, item.fp);
-                        if new {
-                            out.next.push(Item {
-                                state: n,
-                                fp,
-                                id: 0,
-                                parent: 0,
-                            });
-                        }
-                    }
+                }
+                if let Some((pai, pn, pfp)) = pending {
+                    self.visit(item, &actions, pai, pn, pfp, e0, &mut out, cache);
                 }
                 if self.liveness {
                     out.deg.push((out.edges.len() - e0) as u32);

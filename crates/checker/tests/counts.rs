@@ -153,3 +153,29 @@ fn progress_reports_liveness_phase() {
     assert!(r.holds());
     assert_eq!(phases.last(), Some(&"liveness"));
 }
+
+/// Exact counts on a space large enough that the seen table's shards grow many times while
+/// two workers insert into them (with prefetching), for safety-only runs (values: parent
+/// fingerprints) and liveness runs (values: dense ids); Stateright and TLC give 296,448 states
+/// for 7 RMs.
+#[test]
+fn two_phase_commit_7_with_two_workers() {
+    let m = TwoPhaseCommit::new(7);
+    let r = Checker::new(&m)
+        .property(TwoPhaseCommit::consistent())
+        .threads(2)
+        .run();
+    assert!(r.holds());
+    assert_eq!(
+        (r.states, r.transitions, r.max_depth),
+        (296_448, 2_744_706, 23)
+    );
+    let r = Checker::new(&m)
+        .property(TwoPhaseCommit::consistent())
+        .property(TwoPhaseCommit::eventually_all_decided())
+        .threads(2)
+        .run();
+    assert!(r.holds());
+    assert!(r.complete);
+    assert_eq!(r.states, 296_448);
+}
