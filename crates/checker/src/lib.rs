@@ -31,7 +31,8 @@
 //! that a 64-bit fingerprint collision hid a state.
 //!
 //! Memory: a safety-only run stores one 64-bit fingerprint and its parent's
-//! fingerprint per state (a sharded hash table, ~17 bytes per slot) plus the
+//! fingerprint per state (a sharded open-addressing table, 16 bytes per slot,
+//! at most 3/4 full) plus the
 //! current and next BFS frontier as full states. A run with a liveness
 //! property additionally keeps the reachable graph: per state a parent id
 //! (4 bytes), an edge offset (8), predicate bits (8), and 12 bytes per
