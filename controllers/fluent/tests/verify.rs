@@ -222,6 +222,20 @@ fn same_verdicts_with_and_without_reductions(
     (reduced, full)
 }
 
+/// The pair holds every property on `s` with and without the reductions, with fewer states
+/// reduced.
+fn the_pair_holds_with_fewer_states_reduced(s: &Scope) {
+    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
+    let (reduced, full) = same_verdicts_with_and_without_reductions("fluent", fluent, s);
+    assert!(
+        reduced
+            .results
+            .iter()
+            .all(|p| p.verdict == "holds" && p.complete)
+    );
+    assert!(reduced.results[0].states < full.results[0].states);
+}
+
 /// The model's reductions stay verdict-preserving with two controllers: every property gets
 /// the same verdict with and without them (crashes of each controller and dropped requests,
 /// no stale request), for the pair and for a broken variant.
@@ -253,15 +267,7 @@ fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() 
     let mut s = no_faults();
     s.faults.crash = true;
     s.max_stale_requests = 1;
-    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
-    let (reduced, full) = same_verdicts_with_and_without_reductions("fluent", fluent, &s);
-    assert!(
-        reduced
-            .results
-            .iter()
-            .all(|p| p.verdict == "holds" && p.complete)
-    );
-    assert!(reduced.results[0].states < full.results[0].states);
+    the_pair_holds_with_fewer_states_reduced(&s);
 }
 
 /// The same with a deletion: the FluentBitConfig deleted and re-created once, no faults, so
@@ -272,15 +278,7 @@ fn the_reductions_keep_every_verdict_with_two_controllers_and_a_stale_request() 
 fn the_reductions_keep_every_verdict_with_two_controllers_and_a_delete() {
     let mut s = no_faults();
     s.others[0].max_deletes = 1;
-    let fluent: Check = |s, o| verify_fluent("fluent", s, o);
-    let (reduced, full) = same_verdicts_with_and_without_reductions("fluent", fluent, &s);
-    assert!(
-        reduced
-            .results
-            .iter()
-            .all(|p| p.verdict == "holds" && p.complete)
-    );
-    assert!(reduced.results[0].states < full.results[0].states);
+    the_pair_holds_with_fewer_states_reduced(&s);
 }
 
 /// The canonical renaming of tokens is a bisimulation on the two controllers in one model:
