@@ -76,6 +76,18 @@ pub fn may_adopt<Q>(req: &Request<Q>, key: &ObjectRef) -> bool {
     }
 }
 
+/// Whether the collector may judge the object at `key`: it is garbage and no judgement of it
+/// is in flight.
+fn judgeable(etcd: &Etcd, gc: &[GcDelete], key: &ObjectRef) -> bool {
+    garbage_collectable(etcd, key) && !gc.iter().any(|g| &g.key == key)
+}
+
+/// Whether, with the reductions on, the judgement of the object at `key` may be a step of its
+/// own: a request in flight may adopt the object ([`may_adopt`]).
+fn may_be_adopted<Q>(network: &[Msg<Q>], key: &ObjectRef) -> bool {
+    network.iter().any(|m| may_adopt(&m.req, key))
+}
+
 /// Pushes the collector's steps on the object at `key` (which exists in `etcd`).
 pub(crate) fn collector_actions<Q>(
     etcd: &Etcd,
@@ -85,15 +97,13 @@ pub(crate) fn collector_actions<Q>(
     reduce: bool,
     out: &mut Vec<Action>,
 ) {
-    if !garbage_collectable(etcd, key) || gc.iter().any(|g| &g.key == key) {
+    if !judgeable(etcd, gc, key) {
         return;
     }
-    if !reduce {
-        out.push(Action::Gc(key.clone()));
-        return;
+    if reduce {
+        out.push(Action::GcCollect(key.clone()));
     }
-    out.push(Action::GcCollect(key.clone()));
-    if network.iter().any(|m| may_adopt(&m.req, key)) {
+    if !reduce || may_be_adopted(network, key) {
         out.push(Action::Gc(key.clone()));
     }
 }
@@ -103,8 +113,8 @@ pub(crate) fn collector_deletes(gc: &[GcDelete], out: &mut Vec<Action>) {
     out.extend(gc.iter().map(|g| Action::GcDelete(g.key.clone())));
 }
 
-/// The collector's step `a` from `s` into `n` (a clone of `s`): `Some(true)` when it was
-/// taken, `Some(false)` when `a` is not a collector step, `None` when it is not enabled.
+/// The collector's step `a` (`Gc`, `GcCollect` or `GcDelete`) from `s` into `n` (a clone of
+/// `s`); `None` when it is not enabled.
 pub(crate) fn collector_step<T, Q, P, X>(
     kinds: &KindRegistry,
     creates: &CreatePruning,
@@ -112,19 +122,17 @@ pub(crate) fn collector_step<T, Q, P, X>(
     s: &State<T, Q, P, X>,
     n: &mut State<T, Q, P, X>,
     a: &Action,
-) -> Option<bool> {
+) -> Option<()> {
     match a {
         Action::Gc(k) => {
-            let mut out = Vec::new();
-            collector_actions(&s.etcd, &s.network, &s.gc, k, reduce, &mut out);
-            if !out.contains(a) {
+            if !judgeable(&s.etcd, &s.gc, k) || (reduce && !may_be_adopted(&s.network, k)) {
                 return None;
             }
             n.gc.push(judge(&s.etcd, k)?);
             n.gc.sort();
         }
         Action::GcCollect(k) => {
-            if !reduce || !garbage_collectable(&s.etcd, k) || s.gc.iter().any(|g| &g.key == k) {
+            if !reduce || !judgeable(&s.etcd, &s.gc, k) {
                 return None;
             }
             execute(kinds, &mut n.etcd, judge(&s.etcd, k)?);
@@ -136,9 +144,9 @@ pub(crate) fn collector_step<T, Q, P, X>(
             execute(kinds, &mut n.etcd, g);
             creates.observe(&s.etcd, &n.etcd, true);
         }
-        _ => return Some(false),
+        _ => return None,
     }
-    Some(true)
+    Some(())
 }
 
 /// The collector's judgement of the object at `key`: a Delete carrying its uid.
