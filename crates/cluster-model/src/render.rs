@@ -628,6 +628,7 @@ where
             )
         }
         Action::Disable(f) => ("fault", format!("{f:?} faults are switched off for good")),
+        Action::DisableAll => ("fault", "every fault is switched off for good".to_string()),
         Action::Gc(k) => (
             "garbage-collector",
             format!(

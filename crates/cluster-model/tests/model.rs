@@ -154,7 +154,7 @@ fn crash_makes_requests_stale_and_their_responses_are_ignored() {
 
 #[test]
 fn dropped_requests_get_an_error_reply() {
-    // every fault order (the reduced model switches faults off in `Fault::ALL` order only)
+    // one fault class at a time (the reduced model switches every class off in one step)
     let m = machine(scope(all_faults(), 0, 0)).with_reductions(false);
     let s0 = m.init_states().remove(0);
     let s1 = m.next_state(&s0, &Action::UserCreate(0)).unwrap();
@@ -202,6 +202,52 @@ fn dropped_requests_get_an_error_reply() {
         ),
         Fairness::Unfair
     );
+}
+
+#[test]
+fn with_the_reductions_one_weakly_fair_step_switches_every_fault_off() {
+    use anvil_cluster_model::model::{Fault, FaultState};
+    let f = Faults {
+        lost_response: true,
+        other_updates: 1,
+        ..all_faults()
+    };
+    let reduced = machine(scope(f.clone(), 0, 0));
+    let plain = machine(scope(f, 0, 0)).with_reductions(false);
+    let s0 = reduced.init_states().remove(0);
+    assert!(s0.faults.crash && s0.faults.drop && s0.faults.lost_response && s0.faults.other);
+    let disables = |m: &M, s: &S| {
+        let mut acts = Vec::new();
+        m.actions(s, &mut acts);
+        acts.retain(|a| matches!(a, Action::Disable(_) | Action::DisableAll));
+        acts
+    };
+    assert_eq!(disables(&reduced, &s0), [Action::DisableAll]);
+    let off = reduced.next_state(&s0, &Action::DisableAll).unwrap();
+    assert_eq!(off.faults, FaultState::default());
+    assert!(disables(&reduced, &off).is_empty());
+    assert_eq!(
+        reduced.fairness(&s0, &Action::DisableAll),
+        Fairness::Weak(Key::DisableAll)
+    );
+    // one class at a time is the unreduced model's step only, and the other way round
+    assert!(reduced.next_state(&s0, &Action::Disable(Fault::Crash)).is_none());
+    assert!(plain.next_state(&s0, &Action::DisableAll).is_none());
+    assert_eq!(
+        disables(&plain, &s0),
+        [
+            Action::Disable(Fault::Crash),
+            Action::Disable(Fault::Drop),
+            Action::Disable(Fault::LostResponse),
+            Action::Disable(Fault::OtherWriter)
+        ]
+    );
+    // the unreduced model reaches the all-off switches only through the separate steps
+    let mut s = s0.clone();
+    for f in [Fault::Crash, Fault::Drop, Fault::LostResponse, Fault::OtherWriter] {
+        s = plain.next_state(&s, &Action::Disable(f)).unwrap();
+    }
+    assert_eq!(s, off);
 }
 
 #[test]

@@ -165,6 +165,7 @@ pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
         Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
         Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
         Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
+        Action::DisableAll => Fairness::Weak(Key::DisableAll),
         Action::Drop(..)
         | Action::LoseResponse(..)
         | Action::Crash
@@ -238,24 +239,53 @@ fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
     }
 }
 
-/// The fault class that the next `Disable` step switches off: the first one still on, in the
-/// order of [`Fault::ALL`].
+/// The steps that switch fault classes off: one [`Action::Disable`] per class still on
+/// without the reductions, one [`Action::DisableAll`] with them.
+pub fn disable_actions(f: &FaultState, reduce: bool, out: &mut Vec<Action>) {
+    if reduce {
+        if Fault::ALL.into_iter().any(|x| f.get(x)) {
+            out.push(Action::DisableAll);
+        }
+    } else {
+        out.extend(
+            Fault::ALL
+                .into_iter()
+                .filter(|x| f.get(*x))
+                .map(Action::Disable),
+        );
+    }
+}
+
+/// The switches after the disable step `a` ([`Action::Disable`] without the reductions,
+/// [`Action::DisableAll`] with them), `None` when `a` is not such a step or not enabled.
 ///
-/// Why a fixed order loses nothing: a fault switch only *enables* actions (no action needs a
-/// switch off) and no successor depends on the switches otherwise. Take any execution of the
-/// model with switches turned off in any order, and delay each `Disable(f)` until every class
-/// before `f` is off: the delayed execution takes the same other steps through the same
-/// states except for the switches, which are on at least as long, so every step stays
-/// enabled. If the execution is fair, every switch goes off at some finite point in both,
-/// after which they coincide. So both models have the same reachable states up to switches,
+/// # Why one step that switches every class off loses nothing
+///
+/// A fault switch only *enables* actions (no action needs a switch off) and no successor
+/// depends on the switches otherwise. Take any execution of the unreduced model, with switches
+/// turned off one by one in any order, and delay every `Disable` to the point of the last one,
+/// where a single `DisableAll` turns them all off: the delayed execution takes the same other
+/// steps through the same states except for the switches, which are on at least as long, so
+/// every step stays enabled. A fair execution turns every switch off at some finite point
+/// (each `Disable` is weakly fair and enabled while its switch is on), so the last one exists
+/// and the two executions coincide after it; conversely a `DisableAll` is the unreduced
+/// `Disable`s taken back to back. So both models have the same reachable states up to switches,
 /// the same transitions between them plus switch-only stutter steps, and the same fair
 /// suffixes: every invariant, step property (a switch-only step changes nothing else) and
-/// stutter-invariant temporal property (ESR) has the same verdict, while the number of switch
-/// combinations per state drops from 2^k to k + 1. (`crates/anvil/tests/reductions.rs`
-/// compares every verdict with and without the reductions on the demo, ZooKeeper and the
-/// broken variants.)
-pub fn first_fault_on(f: &FaultState) -> Option<Fault> {
-    Fault::ALL.into_iter().find(|x| f.get(*x))
+/// stutter-invariant temporal property (ESR) has the same verdict, while the switch
+/// combinations per state drop from 2^k to 2 (faults possible, or over).
+/// (`crates/anvil/tests/reductions.rs` compares every verdict with and without the reductions
+/// on the demo, ZooKeeper and the broken variants.)
+pub fn switched_off(f: &FaultState, a: &Action, reduce: bool) -> Option<FaultState> {
+    match a {
+        Action::Disable(x) if !reduce && f.get(*x) => {
+            let mut n = f.clone();
+            n.set(*x, false);
+            Some(n)
+        }
+        Action::DisableAll if reduce && *f != FaultState::default() => Some(FaultState::default()),
+        _ => None,
+    }
 }
 
 /// The canonical renaming of tokens of a machine: with the reductions on it forgets the
@@ -322,8 +352,8 @@ where
         self
     }
 
-    /// Turns the verdict-preserving reductions on (the default) or off: fault switches are
-    /// turned off in a fixed order ([`first_fault_on`]), a switch whose budget is spent is
+    /// Turns the verdict-preserving reductions on (the default) or off: every fault
+    /// switch is turned off in one step ([`switched_off`]), a switch whose budget is spent is
     /// off, the reads in flight of a crashed controller are dropped with it, and a stale
     /// request gets one failure action instead of one per error (they all lead to the same
     /// state, since nobody reads the answer), states that differ only by a permutation of
@@ -663,16 +693,7 @@ where
                 out.extend(unsent_masks(&s.network, |_| true).map(|b| Action::CrashUnsent(0, b)));
             }
         }
-        if self.reduce {
-            out.extend(first_fault_on(&s.faults).map(Action::Disable));
-        } else {
-            out.extend(
-                Fault::ALL
-                    .into_iter()
-                    .filter(|f| s.faults.get(*f))
-                    .map(Action::Disable),
-            );
-        }
+        disable_actions(&s.faults, self.reduce, out);
         gc::collector_deletes(&s.gc, out);
         for (k, o) in s.etcd.objects.iter() {
             gc::collector_actions(&s.etcd, &s.network, &s.gc, k, self.reduce, out);
@@ -788,11 +809,8 @@ where
             }
             // (a controller set's per-member crash; this machine runs one controller)
             Action::CrashMember(_) => return None,
-            Action::Disable(f) => {
-                if !s.faults.get(*f) || (self.reduce && first_fault_on(&s.faults) != Some(*f)) {
-                    return None;
-                }
-                n.faults.set(*f, false);
+            Action::Disable(_) | Action::DisableAll => {
+                n.faults = switched_off(&s.faults, a, self.reduce)?;
             }
             Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
                 gc::collector_step(&self.kinds, &self.creates, self.reduce, s, &mut n, a)?;

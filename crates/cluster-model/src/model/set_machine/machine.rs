@@ -7,8 +7,8 @@ use crate::model::canon::canonicalize_state;
 use crate::model::set::ControllerSet;
 use crate::model::state::{Action, CrEnv, EnvState, Key, Msg, Pending, State};
 use crate::model::{
-    Fault, FaultState, builtins, crash_network, drop_doomed_stale, fairness_of, faults,
-    first_fault_on, gc, memo, switch_off_spent, token_order, unsent_masks,
+    FaultState, builtins, crash_network, disable_actions, drop_doomed_stale, fairness_of, faults,
+    gc, memo, switch_off_spent, switched_off, token_order, unsent_masks,
 };
 use crate::small_map::SmallMap;
 use anvil_checker::{Fairness, Machine};
@@ -105,16 +105,7 @@ where
                 }
             }
         }
-        if self.reduce {
-            out.extend(first_fault_on(&s.faults).map(Action::Disable));
-        } else {
-            out.extend(
-                Fault::ALL
-                    .into_iter()
-                    .filter(|f| s.faults.get(*f))
-                    .map(Action::Disable),
-            );
-        }
+        disable_actions(&s.faults, self.reduce, out);
         gc::collector_deletes(&s.gc, out);
         for (k, o) in s.etcd.objects.iter() {
             gc::collector_actions(&s.etcd, &s.network, &s.gc, k, self.reduce, out);
@@ -232,11 +223,8 @@ where
                 n.ongoing.retain(|k, _| &k.kind != kind);
             }
             Action::Crash => return None,
-            Action::Disable(f) => {
-                if !s.faults.get(*f) || (self.reduce && first_fault_on(&s.faults) != Some(*f)) {
-                    return None;
-                }
-                n.faults.set(*f, false);
+            Action::Disable(_) | Action::DisableAll => {
+                n.faults = switched_off(&s.faults, a, self.reduce)?;
             }
             Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
                 gc::collector_step(&self.kinds, &self.creates, self.reduce, s, &mut n, a)?;
