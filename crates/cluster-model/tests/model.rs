@@ -231,7 +231,11 @@ fn with_the_reductions_one_weakly_fair_step_switches_every_fault_off() {
         Fairness::Weak(Key::DisableAll)
     );
     // one class at a time is the unreduced model's step only, and the other way round
-    assert!(reduced.next_state(&s0, &Action::Disable(Fault::Crash)).is_none());
+    assert!(
+        reduced
+            .next_state(&s0, &Action::Disable(Fault::Crash))
+            .is_none()
+    );
     assert!(plain.next_state(&s0, &Action::DisableAll).is_none());
     assert_eq!(
         disables(&plain, &s0),
@@ -244,7 +248,12 @@ fn with_the_reductions_one_weakly_fair_step_switches_every_fault_off() {
     );
     // the unreduced model reaches the all-off switches only through the separate steps
     let mut s = s0.clone();
-    for f in [Fault::Crash, Fault::Drop, Fault::LostResponse, Fault::OtherWriter] {
+    for f in [
+        Fault::Crash,
+        Fault::Drop,
+        Fault::LostResponse,
+        Fault::OtherWriter,
+    ] {
         s = plain.next_state(&s, &Action::Disable(f)).unwrap();
     }
     assert_eq!(s, off);

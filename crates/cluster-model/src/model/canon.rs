@@ -51,7 +51,8 @@ where
     if order == TokenOrder::Forgotten && s.network.len() > 1 {
         // the traversal visits the requests in an order that no renaming changes (stable: ties
         // keep their order, see the module docs of `crate::tokens`)
-        s.network.sort_by_cached_key(order_free_of_tokens);
+        s.network
+            .sort_by(|a, b| free_of_tokens(a).cmp(&free_of_tokens(b)));
     }
     let mut c = Collector::default();
     visit_any_state(s, &mut |t: &str| c.add(t));
@@ -168,28 +169,45 @@ where
         s.external = s.external.rename(r);
     }
     if s.network.len() > 1 {
-        s.network.sort_by_cached_key(network_order);
+        s.network.sort_by(|a, b| {
+            free_of_tokens(a)
+                .cmp(&free_of_tokens(b))
+                .then_with(|| stable_hash(&a.req).cmp(&stable_hash(&b.req)))
+        });
     }
 }
 
-/// The part of [`network_order`] that no renaming of tokens changes.
-fn order_free_of_tokens<Q>(m: &Msg<Q>) -> (bool, ObjectRef, &'static str, Option<ObjectRef>) {
+/// The order of requests in a canonical network: by staleness and sender, then by what the
+/// request does (verb and target, which no renaming of tokens changes), then by content hash
+/// (computed only for ties, which are rare). The first keys keep the positions of a sender's
+/// stale requests (the `pos` of their fairness keys) the same in every renaming of a state
+/// whenever they differ in verb or target, as the stale writes of one crashed reconcile do.
+/// This is the part that no renaming of tokens changes (borrowed: sorting a network clones no
+/// key).
+fn free_of_tokens<Q>(m: &Msg<Q>) -> (bool, &ObjectRef, &'static str, Option<Target<'_>>) {
     let (verb, target) = match &m.req {
-        Request::Kube(k) => (k.verb(), k.key()),
+        Request::Kube(k) => (k.verb(), target_of(k)),
         Request::External(_) => ("external", None),
     };
-    (m.stale, m.from.clone(), verb, target)
+    (m.stale, &m.from, verb, target)
 }
 
-/// The order of requests in a canonical network: by staleness and sender, then by what the
-/// request does (verb and target, which no renaming of tokens changes), then by content hash.
-/// The first keys keep the positions of a sender's stale requests (the `pos` of their
-/// fairness keys) the same in every renaming of a state whenever they differ in verb or
-/// target, as the stale writes of one crashed reconcile do.
-fn network_order<Q>(m: &Msg<Q>) -> (bool, ObjectRef, &'static str, Option<ObjectRef>, u64)
-where
-    Request<Q>: Hash,
-{
-    let (stale, from, verb, target) = order_free_of_tokens(m);
-    (stale, from, verb, target, stable_hash(&m.req))
+/// The target of a request as [`anvil_reconciler::KubeRequest::key`] names it, borrowed: the
+/// key itself, or the kind, namespace and name of the object it carries (ordered like an
+/// [`ObjectRef`]: kind, namespace, name).
+type Target<'a> = (&'a anvil_objects::Kind, &'a str, &'a str);
+
+fn target_of(k: &anvil_reconciler::KubeRequest) -> Option<Target<'_>> {
+    use anvil_reconciler::KubeRequest as K;
+    match k {
+        K::Get(key) | K::Delete { key, .. } | K::GetThenDelete { key, .. } => {
+            Some((&key.kind, &key.namespace, &key.name))
+        }
+        K::List { .. } => None,
+        K::Create(o)
+        | K::Update(o)
+        | K::UpdateStatus(o)
+        | K::GetThenUpdate { obj: o, .. }
+        | K::GetThenUpdateStatus { obj: o, .. } => Some((o.kind(), o.namespace(), o.name())),
+    }
 }
