@@ -12,7 +12,7 @@
 use crate::fingerprint::fingerprint;
 use crate::machine::{Fairness, Machine};
 use crate::property::{Predicate, StepPredicate};
-use crate::store::{Edge, Table, UNFAIR};
+use crate::store::{Edge, FINITE, Table, UNFAIR};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -79,8 +79,10 @@ impl<'a, M: Machine> Shared<'a, M> {
         cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
         f: Fairness<M::FairnessKey>,
     ) -> u32 {
-        if !f.is_fair() {
-            return UNFAIR;
+        match f {
+            Fairness::Unfair => return UNFAIR,
+            Fairness::Finite => return FINITE,
+            Fairness::Weak(_) | Fairness::Strong(_) => {}
         }
         if let Some(&k) = cache.get(&f) {
             return k;

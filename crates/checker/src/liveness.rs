@@ -19,6 +19,10 @@
 //! (deadlocks and states where only unfair actions are enabled can therefore
 //! stutter forever).
 //!
+//! **Steps taken finitely often** ([`crate::Fairness::Finite`], faults that
+//! eventually stop) lead anywhere in a prefix but are on no cycle: the
+//! components below are those of the graph without them.
+//!
 //! **Fairness on a cycle** (a cycle is judged on the states and steps it
 //! actually uses, never on its whole component):
 //! weak instance `k` is violated iff `k` is enabled in every state of the
@@ -45,7 +49,7 @@
 //! state, a state disabling an enabled-but-untaken weak key, or an edge of a
 //! key that is taken in `C`) and returns to the loop state.
 
-use crate::store::{Graph, NONE, UNFAIR};
+use crate::store::{FINITE, Graph, NONE, UNFAIR};
 use std::collections::{HashMap, VecDeque};
 
 /// The shapes of liveness properties, with predicate bit indices.
@@ -99,8 +103,10 @@ fn tarjan(
             let end = g.offsets[v as usize + 1];
             if pos < end {
                 calls.last_mut().unwrap().1 = pos + 1;
-                let w = g.edges[pos as usize].to;
-                if !member(w) {
+                let e = g.edges[pos as usize];
+                let w = e.to;
+                // a step taken only finitely often is on no cycle
+                if !member(w) || e.key == FINITE {
                     continue;
                 }
                 if sc.index[w as usize] == NONE {
@@ -139,6 +145,11 @@ fn tarjan(
     comps
 }
 
+/// Whether an edge key is a fairness obligation (not [`UNFAIR`] nor [`FINITE`]).
+fn fair_key(k: u32) -> bool {
+    k != UNFAIR && k != FINITE
+}
+
 /// Per-key statistics inside a component: (states enabling it, taken inside).
 type KeyInfo = HashMap<u32, (usize, bool)>;
 
@@ -171,7 +182,7 @@ fn find_fair_component(
                 // iff no fair instance is enabled in it (a weak one would be enabled in all of
                 // the component and never taken; a strong one removes the state). Most
                 // components are such states: decide them without the per-key table.
-                if g.out(v).iter().all(|e| e.key == UNFAIR)
+                if g.out(v).iter().all(|e| !fair_key(e.key))
                     && best.as_ref().is_none_or(|(m, _, _)| v < *m)
                 {
                     best = Some((v, comp, KeyInfo::new()));
@@ -187,7 +198,7 @@ fn find_fair_component(
             for &v in &comp {
                 keys_here.clear();
                 for e in g.out(v) {
-                    if e.key == UNFAIR {
+                    if !fair_key(e.key) {
                         continue;
                     }
                     let inside = sc.comp_mark[e.to as usize] == cs;
@@ -412,7 +423,7 @@ pub(crate) fn check(g: &Graph, shape: Shape) -> Option<LassoIds> {
                 }
             }
             for e in g.out(u) {
-                if in_comp(e.to) && !bpar.contains_key(&e.to) {
+                if in_comp(e.to) && e.key != FINITE && !bpar.contains_key(&e.to) {
                     bpar.insert(e.to, (u, e.action));
                     q.push_back(e.to);
                 }

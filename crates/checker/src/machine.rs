@@ -15,7 +15,12 @@ use std::hash::Hash;
 ///   point on, instance `k` is enabled in *every* state and never taken.
 /// * [`Fairness::Strong`]`(k)` -- TLA+ `SF`: a behaviour is unfair if, from some
 ///   point on, `k` is enabled in *infinitely many* states and never taken.
-/// * [`Fairness::Unfair`] -- no obligation: faults, the environment, user edits.
+/// * [`Fairness::Unfair`] -- no obligation: the environment, user edits.
+/// * [`Fairness::Finite`] -- no obligation, and taken only **finitely often** in
+///   every behaviour considered: no cycle of a lasso takes it (faults that
+///   happen any number of times and then stop). The same behaviours as an
+///   unfair action behind a switch that a weakly fair step turns off for good,
+///   without the switch in the state.
 ///
 /// "Enabled" and "taken" only count **non-stuttering** steps (a step whose
 /// canonical successor equals the canonical current state), exactly like
@@ -32,19 +37,22 @@ pub enum Fairness<K> {
     Weak(K),
     /// Strong fairness of the instance `K`.
     Strong(K),
+    /// No fairness obligation, and taken only finitely often: a cycle of a lasso never
+    /// takes it.
+    Finite,
 }
 
 impl<K> Fairness<K> {
     /// The instance key, if the action is fair.
     pub fn key(&self) -> Option<&K> {
         match self {
-            Fairness::Unfair => None,
+            Fairness::Unfair | Fairness::Finite => None,
             Fairness::Weak(k) | Fairness::Strong(k) => Some(k),
         }
     }
     /// True for `Weak` and `Strong`.
     pub fn is_fair(&self) -> bool {
-        !matches!(self, Fairness::Unfair)
+        matches!(self, Fairness::Weak(_) | Fairness::Strong(_))
     }
 }
 

@@ -18,6 +18,8 @@ use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 const SHARDS: usize = 128;
 /// Unfair edge key.
 pub(crate) const UNFAIR: u32 = u32::MAX;
+/// Edge key of a [`crate::Fairness::Finite`] step: unfair, and never on a cycle.
+pub(crate) const FINITE: u32 = u32::MAX - 1;
 /// "No parent" marker.
 pub(crate) const NONE: u32 = u32::MAX;
 

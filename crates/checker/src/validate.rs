@@ -152,6 +152,11 @@ fn check_fairness<M: Machine>(m: &M, cycle: &[Step<M>]) -> Result<(), String> {
             && st.state != *prev
         {
             let f = m.fairness(prev, a);
+            if f == Fairness::Finite {
+                return Err(format!(
+                    "cycle takes {a:?}, a step that happens only finitely often"
+                ));
+            }
             if f.is_fair() {
                 taken.insert(f);
             }

@@ -2,7 +2,7 @@
 //!
 //! Thousands of random small graph machines (1..=7 states, random edges with
 //! self-loops, parallel edges and listed-but-disabled actions, random
-//! fairness per edge: `Unfair`, `Weak(k)`, `Strong(k)` with `k` in {0, 1},
+//! fairness per edge: `Unfair`, `Finite`, `Weak(k)`, `Strong(k)` with `k` in {0, 1},
 //! random initial states, random predicate bits) are checked against every
 //! liveness shape at once, and each property's verdict is compared with an
 //! oracle that knows nothing about SCCs, tableaux or the checker's lassos.
@@ -11,13 +11,15 @@
 //! followed by an infinite part that stays in the set `C` of states visited
 //! infinitely often, using the set `E` of steps taken infinitely often; `C`
 //! is strongly connected via `E` (a single state may stutter forever, with
-//! `E` empty). Fairness (machine.rs) depends only on `(C, E)`: weak instance
+//! `E` empty). `E` holds no `Finite` step (those are taken finitely often), so
+//! `C` is strongly connected via the other steps; the prefix may take any
+//! step. Fairness (machine.rs) depends only on `(C, E)`: weak instance
 //! `f` is violated iff `f` is enabled (by a non-stuttering step) in every
 //! state of `C` and no step of `E` is an `f` step; strong `f` iff it is
 //! enabled in some state of `C` and no step of `E` is an `f` step. Every
 //! property shape depends only on the prefix's states and on `C`, and adding
 //! steps inside `C` to `E` never breaks connectivity nor fairness, so it is
-//! enough to try `E` = all non-stuttering steps inside `C`. The oracle
+//! enough to try `E` = all non-stuttering, non-`Finite` steps inside `C`. The oracle
 //! therefore enumerates **every subset** `C` of the reachable states, keeps
 //! those that are strongly connected and fair, and asks whether a behaviour
 //! ending in `C` violates the property, written directly from its LTL
@@ -110,7 +112,9 @@ fn random_graph(seed: u64) -> Graph {
         for _ in 0..r.below(4) {
             let to = r.below(n as u64) as u8;
             let fair = match r.below(5) {
-                0 | 1 => Fairness::Unfair,
+                0 => Fairness::Unfair,
+                1 if r.below(2) == 0 => Fairness::Unfair,
+                1 => Fairness::Finite,
                 2 => Fairness::Weak(r.below(2) as u8),
                 3 => Fairness::Strong(r.below(2) as u8),
                 // a per-edge key: often the only edge of its instance
@@ -160,11 +164,15 @@ impl<'g> Oracle<'g> {
     }
     /// States reachable from `from` (those in `ok`) through `ok` states.
     fn reach(&self, from: Set, ok: Set) -> Set {
+        self.reach_by(from, ok, |_| true)
+    }
+    /// [`Oracle::reach`] through the steps `step` allows.
+    fn reach_by(&self, from: Set, ok: Set, step: impl Fn(&Edge) -> bool) -> Set {
         let mut seen = from & ok;
         loop {
             let mut next = seen;
             for e in &self.steps {
-                if bit(seen, e.from) && bit(ok, e.to) {
+                if step(e) && bit(seen, e.from) && bit(ok, e.to) {
                     next |= 1 << e.to;
                 }
             }
@@ -174,10 +182,12 @@ impl<'g> Oracle<'g> {
             seen = next;
         }
     }
+    /// Strongly connected through steps that may be taken infinitely often.
     fn strongly_connected(&self, c: Set) -> bool {
+        let infinitely = |e: &Edge| e.fair != Fairness::Finite;
         (0..self.g.n)
             .filter(|&v| bit(c, v))
-            .all(|v| self.reach(1 << v, c) == c)
+            .all(|v| self.reach_by(1 << v, c, infinitely) == c)
     }
     fn fair(&self, c: Set) -> bool {
         let mut obligations: Vec<&Fairness<u8>> = self
@@ -198,7 +208,7 @@ impl<'g> Oracle<'g> {
             match f {
                 Fairness::Weak(_) => taken || !states.clone().all(enabled_at),
                 Fairness::Strong(_) => taken || !states.clone().any(enabled_at),
-                Fairness::Unfair => true,
+                Fairness::Unfair | Fairness::Finite => true,
             }
         })
     }
