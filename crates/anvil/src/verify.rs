@@ -95,7 +95,7 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub lost_responses: bool,
     /// Explore every interleaving, without the verdict-preserving reductions (fault classes
-    /// switched off in one step, reads of a crashed controller dropped, responses
+    /// without switches (finitely often), reads of a crashed controller dropped, responses
     /// processed in the step that delivers them): slower, for cross-checking them.
     #[arg(long)]
     pub no_reductions: bool,

@@ -1,4 +1,4 @@
-//! The model's reductions (every fault switch turned off in one step, spent switches off,
+//! The model's reductions (faults without switches, taken finitely often, spent switches off,
 //! reads of a crashed controller dropped, eager steps: a response processed in the step that
 //! delivers it, with crashes that discard unsent writes) never change a verdict: every property of every
 //! small registered check, with and without them, on scopes that switch every fault class on.

@@ -191,8 +191,8 @@ pub const ASSUMPTIONS: &[&str] = &[
 ];
 
 /// The reductions in force unless `--no-reductions` (printed with the assumptions; they
-/// preserve every verdict, see [`crate::model::switched_off`] and the other items named there).
-pub const REDUCTIONS: &str = "reductions (verdict-preserving): every fault class is switched off in one step, a fault whose budget is spent is off, reads in flight of a crashed controller are dropped with it, a stale request fails in one way only (nobody reads its answer), and a reconcile processes a response in the step that delivers it (eager steps; a crash may then discard the writes it had not sent yet), states that differ only by a permutation of resourceVersions and uids are one state (tokens are compared for equality only), and the garbage collector's judgement of an object is taken together with its delete unless a request in flight may change the object's owner references (nothing else reads the judgement)";
+/// preserve every verdict, see [`crate::model::fault_fairness`] and the other items named there).
+pub const REDUCTIONS: &str = "reductions (verdict-preserving): faults have no switches but happen finitely often (no fair cycle takes a fault step), a fault whose budget is spent is off, reads in flight of a crashed controller are dropped with it, a stale request fails in one way only (nobody reads its answer), and a reconcile processes a response in the step that delivers it (eager steps; a crash may then discard the writes it had not sent yet), states that differ only by a permutation of resourceVersions and uids are one state (tokens are compared for equality only), and the garbage collector's judgement of an object is taken together with its delete unless a request in flight may change the object's owner references (nothing else reads the judgement)";
 
 /// The reduction of the single-controller machine on top of [`REDUCTIONS`]
 /// ([`crate::model::stale`]).

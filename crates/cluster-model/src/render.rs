@@ -628,7 +628,6 @@ where
             )
         }
         Action::Disable(f) => ("fault", format!("{f:?} faults are switched off for good")),
-        Action::DisableAll => ("fault", "every fault is switched off for good".to_string()),
         Action::Gc(k) => (
             "garbage-collector",
             format!(
@@ -980,7 +979,7 @@ pub fn trace_text(t: &Trace) -> String {
     if t.kind == "lasso" {
         let _ = writeln!(
             s,
-            "  ---- the cycle starts at step {} and repeats forever (every fairness obligation is met) ----",
+            "  ---- the cycle starts at step {} and repeats forever (every fairness obligation is met; no fault happens in it) ----",
             t.prefix.last().map(|x| x.step).unwrap_or(0)
         );
         for st in &t.cycle {

@@ -286,6 +286,7 @@ fn without_stale_position(f: Fairness<Key>) -> Fairness<Key> {
         Fairness::Weak(k) => Fairness::Weak(erase(k)),
         Fairness::Strong(k) => Fairness::Strong(erase(k)),
         Fairness::Unfair => Fairness::Unfair,
+        Fairness::Finite => Fairness::Finite,
     }
 }
 

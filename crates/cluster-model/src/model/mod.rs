@@ -140,13 +140,13 @@ pub struct ClusterMachine<R: Reconciler, X: ExternalModel> {
     _r: std::marker::PhantomData<fn() -> R>,
 }
 
-/// The objects a response shows its receiver.
 /// The fairness of action `a` given the messages in flight: the same for every machine over
 /// [`State`] (one controller or a set). The API server, the controller runtime, the garbage
 /// collector, built-in controllers and fault switches are weakly fair (a message is identified
-/// by its sender, staleness and position among that sender's messages); faults and the
-/// environment are not fair.
-pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
+/// by its sender, staleness and position among that sender's messages); the environment is
+/// not fair; faults are not fair either, and with the reductions they are taken finitely
+/// often ([`fault_fairness`]).
+pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action, reduce: bool) -> Fairness<Key> {
     match a {
         Action::Handle(i) => {
             let m = &network[*i];
@@ -165,18 +165,15 @@ pub(crate) fn fairness_of<Q>(network: &[Msg<Q>], a: &Action) -> Fairness<Key> {
         Action::GcDelete(k) => Fairness::Weak(Key::GcDelete(k.clone())),
         Action::Builtin(k) => Fairness::Weak(Key::Builtin(k.clone())),
         Action::Disable(f) => Fairness::Weak(Key::Disable(*f)),
-        Action::DisableAll => Fairness::Weak(Key::DisableAll),
         Action::Drop(..)
         | Action::LoseResponse(..)
         | Action::Crash
         | Action::CrashMember(_)
         | Action::CrashUnsent(..)
-        | Action::UserCreate(_)
-        | Action::UserEdit(..)
-        | Action::UserDelete(_)
         | Action::OtherDelete(_)
         | Action::OtherUpdate(_)
-        | Action::PodLoss(_) => Fairness::Unfair,
+        | Action::PodLoss(_) => fault_fairness(reduce),
+        Action::UserCreate(_) | Action::UserEdit(..) | Action::UserDelete(_) => Fairness::Unfair,
     }
 }
 
@@ -226,6 +223,7 @@ pub(crate) fn take_delivery<T, P>(
     }
 }
 
+/// The objects a response shows its receiver.
 fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
     match resp {
         KubeResponse::Get(Ok(o))
@@ -239,14 +237,11 @@ fn objects_in(resp: &KubeResponse) -> Vec<&DynamicObject> {
     }
 }
 
-/// The steps that switch fault classes off: one [`Action::Disable`] per class still on
-/// without the reductions, one [`Action::DisableAll`] with them.
+/// The steps that switch fault classes off: one [`Action::Disable`] per class still on,
+/// without the reductions; none with them, where faults have no switches and are
+/// [`Fairness::Finite`] instead ([`fault_fairness`]).
 pub fn disable_actions(f: &FaultState, reduce: bool, out: &mut Vec<Action>) {
-    if reduce {
-        if Fault::ALL.into_iter().any(|x| f.get(x)) {
-            out.push(Action::DisableAll);
-        }
-    } else {
+    if !reduce {
         out.extend(
             Fault::ALL
                 .into_iter()
@@ -256,26 +251,8 @@ pub fn disable_actions(f: &FaultState, reduce: bool, out: &mut Vec<Action>) {
     }
 }
 
-/// The switches after the disable step `a` ([`Action::Disable`] without the reductions,
-/// [`Action::DisableAll`] with them), `None` when `a` is not such a step or not enabled.
-///
-/// # Why one step that switches every class off loses nothing
-///
-/// A fault switch only *enables* actions (no action needs a switch off) and no successor
-/// depends on the switches otherwise. Take any execution of the unreduced model, with switches
-/// turned off one by one in any order, and delay every `Disable` to the point of the last one,
-/// where a single `DisableAll` turns them all off: the delayed execution takes the same other
-/// steps through the same states except for the switches, which are on at least as long, so
-/// every step stays enabled. A fair execution turns every switch off at some finite point
-/// (each `Disable` is weakly fair and enabled while its switch is on), so the last one exists
-/// and the two executions coincide after it; conversely a `DisableAll` is the unreduced
-/// `Disable`s taken back to back. So both models have the same reachable states up to switches,
-/// the same transitions between them plus switch-only stutter steps, and the same fair
-/// suffixes: every invariant, step property (a switch-only step changes nothing else) and
-/// stutter-invariant temporal property (ESR) has the same verdict, while the switch
-/// combinations per state drop from 2^k to 2 (faults possible, or over).
-/// (`crates/anvil/tests/reductions.rs` compares every verdict with and without the reductions
-/// on the demo, ZooKeeper and the broken variants.)
+/// The switches after the disable step `a` (without the reductions), `None` when `a` is not
+/// such a step or not enabled.
 pub fn switched_off(f: &FaultState, a: &Action, reduce: bool) -> Option<FaultState> {
     match a {
         Action::Disable(x) if !reduce && f.get(*x) => {
@@ -283,8 +260,40 @@ pub fn switched_off(f: &FaultState, a: &Action, reduce: bool) -> Option<FaultSta
             n.set(*x, false);
             Some(n)
         }
-        Action::DisableAll if reduce && *f != FaultState::default() => Some(FaultState::default()),
         _ => None,
+    }
+}
+
+/// The fairness of a fault step (a crash, a failed or lost request, another writer's step, a
+/// pod loss): [`Fairness::Unfair`] in the unreduced model, where a weakly fair
+/// [`Action::Disable`] eventually turns each fault class off for good, and
+/// [`Fairness::Finite`] with the reductions, where faults have no switches.
+///
+/// # Why faults without switches lose nothing
+///
+/// A switch only *enables* fault steps (no step needs a switch off, and no successor depends
+/// on the switches otherwise), so the unreduced model's states are the reduced model's
+/// configurations, each with the switches that are still on. *Safety*: a configuration
+/// reachable with some switches off is reachable with all on (the same steps; the faults that
+/// are off just are not taken), so both models reach the same configurations, and invariants
+/// and step properties (which no switch affects) have the same verdicts. *Liveness*: a fair
+/// behaviour of the unreduced model turns every switch off at some finite point (each
+/// `Disable` is weakly fair and enabled while its switch is on); after the last one it takes
+/// no fault step, so its infinite part is a cycle without fault steps through configurations
+/// with every switch off, whose fairness obligations are those of the same cycle in the
+/// reduced model (fault steps carry none). Conversely a reduced lasso's cycle takes no
+/// [`Fairness::Finite`] step (the checker's components are those of the graph without them),
+/// so turning every switch off where the cycle starts gives an unreduced fair lasso through
+/// the same configurations. Every stutter-invariant temporal property (ESR) therefore has the
+/// same verdict, and a state no longer exists twice, once with faults still possible and once
+/// with them over. (`crates/anvil/tests/reductions.rs` compares every verdict with and without
+/// the reductions on the demo, ZooKeeper, RabbitMQ and the broken variants; the checker's
+/// brute-force liveness oracle covers [`Fairness::Finite`].)
+pub fn fault_fairness(reduce: bool) -> Fairness<Key> {
+    if reduce {
+        Fairness::Finite
+    } else {
+        Fairness::Unfair
     }
 }
 
@@ -352,8 +361,8 @@ where
         self
     }
 
-    /// Turns the verdict-preserving reductions on (the default) or off: every fault
-    /// switch is turned off in one step ([`switched_off`]), a switch whose budget is spent is
+    /// Turns the verdict-preserving reductions on (the default) or off: faults have no
+    /// switches and are taken finitely often ([`fault_fairness`]), a switch whose budget is spent is
     /// off, the reads in flight of a crashed controller are dropped with it, and a stale
     /// request gets one failure action instead of one per error (they all lead to the same
     /// state, since nobody reads the answer), states that differ only by a permutation of
@@ -809,7 +818,7 @@ where
             }
             // (a controller set's per-member crash; this machine runs one controller)
             Action::CrashMember(_) => return None,
-            Action::Disable(_) | Action::DisableAll => {
+            Action::Disable(_) => {
                 n.faults = switched_off(&s.faults, a, self.reduce)?;
             }
             Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
@@ -889,7 +898,7 @@ where
     }
 
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
-        fairness_of(&s.network, a)
+        fairness_of(&s.network, a, self.reduce)
     }
 
     fn representative(&self, mut s: Self::State) -> Self::State {

@@ -143,11 +143,9 @@ pub enum Action {
     /// live write requests in network order. Only with the reductions on, where a response is
     /// processed in the same step that delivers it (see `crate::model`'s "Eager steps").
     CrashUnsent(usize, u32),
-    /// A fault class is switched off (without the reductions).
+    /// A fault class is switched off (without the reductions; with them faults have no
+    /// switches, see [`crate::model::fault_fairness`]).
     Disable(Fault),
-    /// Every fault class is switched off at once (with the reductions, see
-    /// [`crate::model::switched_off`]).
-    DisableAll,
     /// The garbage collector judges the object to be garbage (none of its owners exists) and
     /// sends a delete with a uid precondition ([`GcDelete`]).
     Gc(ObjectRef),
@@ -200,6 +198,4 @@ pub enum Key {
     Builtin(ObjectRef),
     /// Disabling a fault.
     Disable(Fault),
-    /// Disabling every fault (with the reductions).
-    DisableAll,
 }

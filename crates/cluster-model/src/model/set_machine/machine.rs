@@ -223,7 +223,7 @@ where
                 n.ongoing.retain(|k, _| &k.kind != kind);
             }
             Action::Crash => return None,
-            Action::Disable(_) | Action::DisableAll => {
+            Action::Disable(_) => {
                 n.faults = switched_off(&s.faults, a, self.reduce)?;
             }
             Action::Gc(_) | Action::GcCollect(_) | Action::GcDelete(_) => {
@@ -311,7 +311,7 @@ where
     }
 
     fn fairness(&self, s: &Self::State, a: &Action) -> Fairness<Key> {
-        fairness_of(&s.network, a)
+        fairness_of(&s.network, a, self.reduce)
     }
 
     fn representative(&self, mut s: Self::State) -> Self::State {

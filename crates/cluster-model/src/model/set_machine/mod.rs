@@ -18,7 +18,7 @@
 //! * **Reductions.** All of [`crate::ClusterMachine::with_reductions`] stay in force, and
 //!   doomed stale requests are dropped ([`crate::model::stale`]; `no_shared_writes` ignores
 //!   stale writes that would fail now, so it reads the same on the pruned states); none
-//!   assumes a single controller: switching every fault off at once and spent budgets are
+//!   assumes a single controller: faults without switches and spent budgets are
 //!   about the (shared) switches only; dropping a crashed member's reads in flight drops
 //!   requests whose handling changes nothing and whose answer nobody reads (the member that
 //!   sent them restarted); a stale request's failures all lead to the same state whoever sent
