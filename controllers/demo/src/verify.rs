@@ -24,9 +24,10 @@ pub fn kinds() -> KindRegistry {
 /// the StatefulSet's pod template), as separate edits in either order or one of them and back
 /// (A -> B -> A); controller crashes, transient request failures (every error the shim can
 /// surface), applied-then-failed requests, up to two stale requests in flight, and one update
-/// of a managed object by another writer (592,339 states, about 15 s in a release build on
+/// of a managed object by another writer (144,721 states, about 4 s in a release build on
 /// two cores). Deletion and re-creation is checked in [`recreate_scope`] (together with this
-/// scope it does not complete within 13 million states and 14 GiB yet; see BENCHMARKS.md).
+/// scope, `--deletes 1`, all hold at 11,054,756 states, about 5 minutes and 7.2 GiB; see
+/// BENCHMARKS.md, "Faults without switches").
 pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
@@ -57,8 +58,9 @@ pub fn default_scope() -> Scope {
 /// The scope of `anvil verify demo-recreate`: the `DemoApp` deleted and re-created once with
 /// the same name, under the default scope's faults (controller crashes, every transient
 /// failure, applied-then-failed requests, up to two stale requests, one update of a managed
-/// object by another writer), without edits (413,086 states, about 12 s in a release build on
-/// two cores; with the edits too it is the wide scope, which does not complete yet).
+/// object by another writer), without edits (100,725 states, about 3 s in a release build on
+/// two cores; with the edits too it is the wide scope: 11,054,756 states, about 5
+/// minutes).
 pub fn recreate_scope() -> Scope {
     let mut s = default_scope();
     s.specs.truncate(1);

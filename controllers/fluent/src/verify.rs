@@ -81,7 +81,7 @@ fn faults() -> Faults {
 /// in any order, each edited once (the FluentBit: a new image and no log volumes; the
 /// configuration: a new flush interval, which changes the configuration hash and so must roll
 /// the DaemonSet's pods), with crashes of each controller, dropped requests, every transient
-/// error, lost responses and two stale requests (221,408 states, about 10 s in a release
+/// error, lost responses and two stale requests (55,352 states, about 2.5 s in a release
 /// build). Another writer's update on top is [`fluent_other_writer_scope`].
 pub fn fluent_scope() -> Scope {
     Scope {
@@ -112,8 +112,8 @@ pub fn fluent_scope() -> Scope {
 /// The scope of `anvil verify fluent-other-writer`: one edit of each custom resource, crashes
 /// of each controller, dropped requests, one stale request and one update of a managed object
 /// by another writer (someone edits the config Secret, scales nothing -- a DaemonSet has no
-/// replicas -- or annotates an object; the controllers must repair it): 1,815,331 states,
-/// about 50 s in a release build.
+/// replicas -- or annotates an object; the controllers must repair it): 594,553 states,
+/// about 16 s in a release build.
 pub fn fluent_other_writer_scope() -> Scope {
     let mut s = fluent_scope();
     s.faults = Faults {

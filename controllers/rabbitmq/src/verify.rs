@@ -90,7 +90,7 @@ pub fn default_specs() -> Vec<serde_json::Value> {
 /// configuration change then its undo; edits to fewer replicas are rejected by the CRD's
 /// rule); controller crashes and request drops (the random source's failures among them)
 /// until each is disabled, and at most two stale requests (writes of crashed controllers
-/// still in flight, landing at any later point). 223,206 states, about 8 s in a release build
+/// still in flight, landing at any later point). 74,402 states, about 3 s in a release build
 /// on two cores (see `README.md`).
 pub fn default_scope() -> Scope {
     let mut s = Scope::new("default", "rabbit", default_specs()[0].clone());

@@ -86,9 +86,9 @@ pub fn default_specs() -> Vec<serde_json::Value> {
 /// change as separate edits, in either order, or one of them and back: A -> B -> A), at any
 /// point of reconciliation; controller crashes and request drops (the ZooKeeper API's
 /// transient failures among them) until each is disabled; at most 2 stale requests of earlier
-/// controller lives in flight. 1,117,215 states, about 30 s in a release build on two cores
-/// (an update by another writer, with one stale request instead of two: 5,079,975 states;
-/// BENCHMARKS.md).
+/// controller lives in flight. 372,405 states, about 11 s in a release build on two cores
+/// (with an update by another writer too: 5,431,708 states, about 3 minutes; BENCHMARKS.md,
+/// "Faults without switches").
 pub fn default_scope() -> Scope {
     Scope {
         namespace: "default".into(),
@@ -132,8 +132,8 @@ pub fn recreate_scope() -> Scope {
 /// The scope of `anvil verify zookeeper-recreate`: [`recreate_scope`] (the CR deleted and
 /// re-created once with the same name) with controller crashes, request drops and a stale
 /// request in flight, so the old CR's reconcile, the garbage collector's deletes of its
-/// children and the new CR's reconcile race under faults (747,339 states, about 27 s in a
-/// release build on two cores; BENCHMARKS.md, "The collector's judgement").
+/// children and the new CR's reconcile race under faults (249,113 states, about 9 s in a
+/// release build on two cores; BENCHMARKS.md, "Faults without switches").
 pub fn recreate_faults_scope() -> Scope {
     let mut s = recreate_scope();
     s.faults = Faults {
