@@ -26,7 +26,7 @@ pub fn kinds() -> KindRegistry {
 /// surface), applied-then-failed requests, up to two stale requests in flight, and one update
 /// of a managed object by another writer (144,721 states, about 4 s in a release build on
 /// two cores). Deletion and re-creation is checked in [`recreate_scope`] (together with this
-/// scope, `--deletes 1`, all hold at 11,054,756 states, about 5 minutes and 7.2 GiB; see
+/// scope, `--deletes 1`, all hold at 11,054,756 states, about 5 minutes and 7.0 GiB; see
 /// BENCHMARKS.md, "Faults without switches").
 pub fn default_scope() -> Scope {
     Scope {
