@@ -523,14 +523,25 @@ impl Etcd {
 
 /// Whether the owner reference `r` of `obj` resolves to a live owner: an object of the
 /// referenced kind and name, in `obj`'s namespace, with the referenced uid.
+/// (Asked for every owner reference of every object in every state: the owner is found by
+/// comparing borrowed parts, in `ObjectRef`'s order, without building its key.)
 pub fn owner_resolves(etcd: &Etcd, obj: &DynamicObject, r: &anvil_objects::OwnerReference) -> bool {
-    let key = ObjectRef::new(
-        Kind::new(&r.api_version, &r.kind),
+    let sought = (
+        r.api_version.as_str(),
+        r.kind.as_str(),
         obj.namespace(),
-        r.name.clone(),
+        r.name.as_str(),
     );
     etcd.objects
-        .get(&key)
+        .get_by(|k| {
+            let key = (
+                k.kind.api_version(),
+                k.kind.kind(),
+                k.namespace.as_str(),
+                k.name.as_str(),
+            );
+            key.cmp(&sought)
+        })
         .is_some_and(|o| o.uid() == Some(r.uid.as_str()))
 }
 

@@ -45,6 +45,15 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.position(k).ok().map(|i| &self.entries[i].1)
     }
 
+    /// The value whose key `probe` finds: `probe(key)` orders a key against the one sought
+    /// (as `Ord::cmp(key, sought)` would), so a key need not be built to look it up.
+    pub fn get_by(&self, probe: impl Fn(&K) -> std::cmp::Ordering) -> Option<&V> {
+        self.entries
+            .binary_search_by(|(e, _)| probe(e))
+            .ok()
+            .map(|i| &self.entries[i].1)
+    }
+
     /// The value under `k`, mutably.
     pub fn get_mut<Q: Ord + ?Sized>(&mut self, k: &Q) -> Option<&mut V>
     where
@@ -188,6 +197,7 @@ mod tests {
             assert_eq!(small.len(), btree.len());
             for q in 0..7 {
                 assert_eq!(small.get(&q), btree.get(&q));
+                assert_eq!(small.get_by(|k: &u8| k.cmp(&q)), btree.get(&q));
                 assert_eq!(small.contains_key(&q), btree.contains_key(&q));
             }
         }

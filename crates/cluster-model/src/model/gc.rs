@@ -62,7 +62,7 @@ pub fn may_adopt<Q>(req: &Request<Q>, key: &ObjectRef) -> bool {
     };
     match k {
         KubeRequest::Update(obj) | KubeRequest::GetThenUpdate { obj, .. } => {
-            &obj.object_ref() == key
+            obj.kind() == &key.kind && obj.namespace() == key.namespace && obj.name() == key.name
         }
         // reads; a Create of an existing object fails; deletes end the object; status writes
         // leave metadata alone
