@@ -163,50 +163,82 @@ fn rabbitmq_verdicts_are_unchanged() {
     }
 }
 
+/// A ConfigMap named `name` in the default namespace whose owner is the ConfigMap `owner`
+/// with uid `uid`.
+fn owned_config_map(name: &str, owner: &str, uid: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "ownerReferences": [{
+                "apiVersion": "v1",
+                "kind": "ConfigMap",
+                "name": owner,
+                "uid": uid,
+                "controller": true
+            }]
+        }
+    })
+}
+
+fn repeated(r: &Report) -> bool {
+    r.assumptions
+        .iter()
+        .any(|a| a.contains("repeated without pruning stale Creates"))
+}
+
 #[test]
-fn a_deletion_repeats_the_check_without_pruning_stale_creates() {
-    // The scope has no deletion, so the search prunes stale Creates of existing objects; but
-    // it starts with a ConfigMap whose owner does not exist, which the garbage collector
-    // deletes. The harness must notice the deletion, repeat the check without that pruning
-    // and say so; the verdicts are those of the unreduced model.
+fn a_watched_deletion_repeats_the_check_without_pruning_stale_creates() {
+    // The scope has no deletion budget, so the search prunes stale Creates of objects that
+    // exist and are not garbage from the start. It starts with a ConfigMap whose owner does
+    // not exist (garbage: its collection is not a watched step, so one search suffices), and
+    // in the second case also with a ConfigMap owned by that orphan, which becomes garbage when
+    // the orphan is collected: a watched step. The harness must notice it, repeat the check
+    // without that pruning and say so; the verdicts are those of the unreduced model either way.
     let mut s = faulty(anvil_demo::verify::default_scope());
     s.specs.truncate(1);
     s.max_edits = 0;
     s.faults.transient = false;
     s.faults.lost_response = false;
     s.max_stale_requests = 1;
-    s.objects.push(serde_json::json!({
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {
-            "name": "orphan",
-            "namespace": "default",
-            "ownerReferences": [{
-                "apiVersion": "v1",
-                "kind": "ConfigMap",
-                "name": "gone",
-                "uid": "not-a-live-owner",
-                "controller": true
-            }]
-        }
-    }));
+    s.objects
+        .push(owned_config_map("orphan", "gone", "not-a-live-owner"));
     let c = registry::find("demo").expect("registered");
     let r = (c.check)(s.clone(), &CheckOptions::default());
-    assert!(
-        r.assumptions
-            .iter()
-            .any(|a| a.contains("repeated without pruning stale Creates")),
-        "{:?}",
-        r.assumptions
-    );
+    assert!(!repeated(&r), "{:?}", r.assumptions);
     compare("demo", s.clone());
 
-    // without the orphan nothing is deleted: one search, no repetition
+    // the orphan's child (the orphan is the first object created: uid 1)
+    let orphan_uid = anvil_reconciler::tokens::token(anvil_reconciler::tokens::Space::Uid, 1);
+    s.objects
+        .push(owned_config_map("grandchild", "orphan", &orphan_uid));
+    let r = (c.check)(s.clone(), &CheckOptions::default());
+    assert!(repeated(&r), "{:?}", r.assumptions);
+    compare("demo", s.clone());
+
+    // without them nothing is deleted: one search, no repetition
     s.objects.clear();
     let r = (c.check)(s, &CheckOptions::default());
-    assert!(
-        !r.assumptions.iter().any(|a| a.contains("repeated")),
-        "{:?}",
-        r.assumptions
-    );
+    assert!(!repeated(&r), "{:?}", r.assumptions);
+}
+
+#[test]
+fn demo_verdicts_with_a_delete_a_crash_and_a_stale_request_are_unchanged() {
+    // stale Creates of children that stay are pruned once the deletion budget is spent
+    // (`model::stale`): cross-checked where the old incarnation's Creates outlive a
+    // delete + re-create
+    let mut s = anvil_demo::verify::default_scope();
+    s.specs.truncate(1);
+    s.max_edits = 0;
+    s.max_deletes = 1;
+    s.faults.crash = true;
+    s.faults.drop = false;
+    s.faults.transient = false;
+    s.faults.lost_response = false;
+    s.faults.other_updates = 0;
+    s.faults.other_deletes = 0;
+    s.max_stale_requests = 1;
+    compare("demo", s);
 }

@@ -196,7 +196,7 @@ pub const REDUCTIONS: &str = "reductions (verdict-preserving): faults have no sw
 
 /// The reduction of the single-controller machine on top of [`REDUCTIONS`]
 /// ([`crate::model::stale`]).
-pub const DOOMED_STALE: &str = "reduction (verdict-preserving): a stale request that can never succeed is dropped (its precondition names a resourceVersion or uid the object no longer has; in searches where nothing is ever deleted, checked by a monitor, also a Create of an object that exists)";
+pub const DOOMED_STALE: &str = "reduction (verdict-preserving): a stale request that can never succeed is dropped (its precondition names a resourceVersion or uid the object no longer has; once the user and other writers can delete nothing more, also a Create of an object that exists and is not garbage, under an assumption a monitor checks: that no such object is then deleted or made garbage)";
 
 /// The result of `verify`.
 #[derive(Clone, Debug, Serialize)]
@@ -425,8 +425,9 @@ where
 /// Builds the machine and checks ESR and the invariants of `spec` within `scope`. A scope
 /// the CRD or `validate` rejects gives a report with `config_error` set and no results.
 ///
-/// When the search pruned stale Creates of existing objects (a reduction that assumes no
-/// object is ever deleted, [`crate::model::stale`]) and a step deleted an object, the check
+/// When the search pruned stale Creates of objects that stay (a reduction that assumes no
+/// object that is not garbage is deleted or made garbage once the environment's deletion
+/// budgets are spent, [`crate::model::stale`]) and a step did that, the check
 /// is repeated without that pruning, and the report says so in its assumptions.
 pub fn verify<R, X>(spec: ControllerSpec<R, X>, scope: Scope, opts: &CheckOptions) -> Report
 where
@@ -455,7 +456,7 @@ where
 /// first search of `first` states saw a deletion.
 pub fn repeated_without_create_pruning(first: u64) -> String {
     format!(
-        "a step deleted an object, so the check was repeated without pruning stale Creates of existing objects (the first search, with that pruning, had explored {first} states)"
+        "after the last deletion by the user or other writers, a step deleted an object that was not garbage (or made one garbage), so the check was repeated without pruning stale Creates of existing objects (the first search, with that pruning, had explored {first} states)"
     )
 }
 

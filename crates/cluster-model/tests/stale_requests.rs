@@ -2,7 +2,7 @@
 //! reductions forget because they can never succeed, and that each one forgotten really fails
 //! without changing the API server, now and after any later write.
 
-use anvil_cluster_model::model::{CreatePruning, Msg, drop_doomed_stale};
+use anvil_cluster_model::model::{CrEnv, CreatePruning, EnvState, Msg, drop_doomed_stale};
 use anvil_cluster_model::{Etcd, KindRegistry};
 use anvil_objects::{DynamicObject, Kind, ObjectRef};
 use anvil_reconciler::{KubeRequest, KubeResponse, Preconditions, Request};
@@ -137,7 +137,7 @@ fn a_missing_object_dooms_updates_except_where_an_update_re_creates_it() {
 }
 
 #[test]
-fn the_monitor_sees_removals_and_deletion_marks_only() {
+fn the_monitor_sees_removals_and_deletion_marks_of_objects_that_are_not_garbage() {
     let kinds = KindRegistry::builtin();
     let mut etcd = Etcd::new();
     let c = etcd.create(&kinds, &cm("c")).unwrap();
@@ -148,7 +148,7 @@ fn the_monitor_sees_removals_and_deletion_marks_only() {
         let monitor = CreatePruning::new(true);
         let before = etcd.clone();
         etcd.handle(&kinds, &req);
-        monitor.observe_request::<()>(&before, etcd, &Request::Kube(req));
+        monitor.observe_request::<()>(&before, etcd, &Request::Kube(req), &EnvState::default());
         monitor.must_repeat()
     };
     let delete = |key: ObjectRef, uid: Option<&str>| KubeRequest::Delete {
@@ -186,8 +186,79 @@ fn the_monitor_sees_removals_and_deletion_marks_only() {
 
     // off: nothing is recorded
     let off = CreatePruning::new(false);
-    off.observe(&etcd.clone(), &Etcd::new(), true);
+    off.observe(&etcd.clone(), &Etcd::new(), &EnvState::default());
     assert!(!off.must_repeat());
+}
+
+#[test]
+fn the_monitor_watches_garbage_in_the_making_and_only_once_deletions_are_spent() {
+    let kinds = KindRegistry::builtin();
+    let mut etcd = Etcd::new();
+    let owner = etcd.create(&kinds, &cm("owner")).unwrap();
+    let owned = |name: &str, uid: &str| {
+        cm(name).modify(|p| {
+            p.metadata.owner_references = Some(vec![anvil_objects::OwnerReference {
+                api_version: "v1".into(),
+                kind: "ConfigMap".into(),
+                name: "owner".into(),
+                uid: uid.into(),
+                controller: Some(true),
+                ..Default::default()
+            }])
+        })
+    };
+    let child = etcd
+        .create(&kinds, &owned("child", owner.uid().unwrap()))
+        .unwrap();
+    let orphan = etcd.create(&kinds, &owned("orphan", "gone")).unwrap();
+    let spent = EnvState::default();
+    let budget = EnvState {
+        crs: vec![CrEnv {
+            deletes_left: 1,
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    assert!(spent.deletions_spent() && !budget.deletions_spent());
+    // whether a fresh monitor records the step from `before` to `after` under `env`
+    let watched = |before: &Etcd, after: &Etcd, env: &EnvState| {
+        let monitor = CreatePruning::new(true);
+        monitor.observe(before, after, env);
+        monitor.must_repeat()
+    };
+    let without = |key: ObjectRef| {
+        let mut e = etcd.clone();
+        e.delete(&kinds, &key, None).unwrap();
+        e
+    };
+    // collecting garbage is not watched; deleting the owner (and so making its child
+    // garbage) is, but not while the environment may still delete
+    assert!(!watched(&etcd, &without(orphan.object_ref()), &spent));
+    assert!(watched(&etcd, &without(owner.object_ref()), &spent));
+    assert!(!watched(&etcd, &without(owner.object_ref()), &budget));
+    // rewriting owner references to a missing owner makes garbage
+    let mut rewritten = etcd.clone();
+    let disowned = rewritten.objects[&child.object_ref()]
+        .modify(|p| p.metadata.owner_references.as_mut().unwrap()[0].uid = "gone".into());
+    rewritten.update(&kinds, &disowned).unwrap();
+    assert!(watched(&etcd, &rewritten, &spent));
+
+    // which stale Creates are doomed once deletions are spent: of objects that exist and are
+    // not garbage (not of the orphan, which the collector may delete)
+    let reqs = vec![
+        KubeRequest::Create(cm("owner")),
+        KubeRequest::Create(owned("child", "x")),
+        KubeRequest::Create(owned("orphan", "gone")),
+        KubeRequest::Create(cm("new")),
+    ];
+    assert_eq!(kept(&kinds, &etcd, &reqs, true), vec![2, 3]);
+    // a marked object may go: its Create is kept
+    let with_finalizer = cm("f").modify(|p| p.metadata.finalizers = Some(vec!["x/y".into()]));
+    etcd.create(&kinds, &with_finalizer).unwrap();
+    etcd.delete(&kinds, &with_finalizer.object_ref(), None)
+        .unwrap();
+    let create_f = [KubeRequest::Create(cm("f"))];
+    assert_eq!(kept(&kinds, &etcd, &create_f, true), vec![0]);
 }
 
 mod support;

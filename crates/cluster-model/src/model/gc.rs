@@ -136,13 +136,13 @@ pub(crate) fn collector_step<T, Q, P, X>(
                 return None;
             }
             execute(kinds, &mut n.etcd, judge(&s.etcd, k)?);
-            creates.observe(&s.etcd, &n.etcd, true);
+            creates.observe(&s.etcd, &n.etcd, &s.env);
         }
         Action::GcDelete(k) => {
             let i = n.gc.iter().position(|g| &g.key == k)?;
             let g = n.gc.remove(i);
             execute(kinds, &mut n.etcd, g);
-            creates.observe(&s.etcd, &n.etcd, true);
+            creates.observe(&s.etcd, &n.etcd, &s.env);
         }
         _ => return None,
     }

@@ -333,7 +333,7 @@ where
     /// (which must include the CR kind) and `external` as the external system.
     pub fn new(kinds: KindRegistry, scope: Scope, external: X) -> Self {
         let cr_kind = Kind::of::<R::R>();
-        let creates = CreatePruning::new(scope.max_deletes == 0 && scope.faults.other_deletes == 0);
+        let creates = CreatePruning::new(true);
         let cr_keys = scope
             .cr_names()
             .into_iter()
@@ -382,9 +382,10 @@ where
         self.reduce
     }
 
-    /// Turns the pruning of stale Creates of existing objects off (or on, with the
-    /// reductions): a reduction that assumes no object is ever deleted, on by default in
-    /// scopes without user or other-writer deletions ([`crate::model::stale`]).
+    /// Turns the pruning of stale Creates of objects that stay off (or on, with the
+    /// reductions): a reduction, on by default, that applies once the environment's deletion
+    /// budgets are spent and assumes the objects whose Creates it drops are then never deleted,
+    /// which a monitor checks ([`crate::model::stale`]).
     pub fn with_create_pruning(mut self, on: bool) -> Self {
         self.creates = CreatePruning::new(on && self.reduce);
         self
@@ -752,7 +753,8 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
+                self.creates
+                    .observe_request(&s.etcd, &n.etcd, &m.req, &s.env);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -775,7 +777,8 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
+                self.creates
+                    .observe_request(&s.etcd, &n.etcd, &m.req, &s.env);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -863,7 +866,7 @@ where
                 }
                 n.env.crs[*c].deletes_left -= 1;
                 n.etcd.delete(&self.kinds, &self.cr_keys[*c], None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, true);
+                self.creates.observe(&s.etcd, &n.etcd, &s.env);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other || s.env.other_deletes_left == 0 {
@@ -871,7 +874,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, true);
+                self.creates.observe(&s.etcd, &n.etcd, &s.env);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other || s.env.other_updates_left == 0 || k.kind == self.cr_kind {
@@ -904,7 +907,8 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
-            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
+            let creates = self.creates.prunes(&s.env);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, creates);
         }
         canonicalize_state(&mut s, token_order(self.reduce));
         s

@@ -28,33 +28,47 @@
 //! too, but not at those that would fail if handled now (of which the doomed ones are a part):
 //! a write that cannot take effect writes nothing.
 //!
-//! # Stale Creates of existing objects (the same reduction, under a checked assumption)
+//! # Stale Creates of objects that stay (the same reduction, under a checked assumption)
 //!
 //! A stale Create of an object that exists fails with `AlreadyExists`, and keeps failing as
-//! long as the object is not deleted. In a check where no object is ever deleted it is doomed
-//! like the requests above, with the same argument. Whether anything is ever deleted is not
-//! known in advance (the reconciler may delete), so both machines prune such Creates only in
-//! scopes without user or other-writer deletions, and watch every step ([`CreatePruning`]): a
-//! step that removes an object or marks it for deletion sets the monitor, and the harness then
-//! checks again without pruning Creates ([`crate::esr::verify`], [`crate::esr_set::verify_set`]). That is sound because the pruned model simulates the unpruned
-//! one up to the first deletion: take a shortest unpruned execution that ends with a
-//! deletion; before that step nothing was deleted, so every Create pruned along it was doomed,
-//! the execution maps to a pruned one through the same states minus those requests, and its
-//! last step (not the handling of a pruned Create, which deletes nothing) is enabled there.
-//! A complete pruned search therefore executes a deletion whenever the unpruned model has
-//! one. Whatever the monitor says, every pruned state is reachable unpruned (pruning is a
-//! failed `Handle` of a stale request), so a violation found with pruning is real.
+//! long as the object is not deleted. Once the environment can delete nothing more (every
+//! user and other-writer deletion budget is spent, [`EnvState::deletions_spent`]), an object
+//! that exists, is not marked for deletion and is not garbage (one of its owners exists, or
+//! it has none) can only be deleted after a step that the search watches ([`CreatePruning`]):
+//! a step from such a state that removes or marks for deletion an object which was not
+//! garbage, or that makes garbage of an object which was not (by rewriting its owner
+//! references, or by deleting the last of its owners). The garbage collector deletes only
+//! garbage, and the user and other writers delete nothing more. So a stale Create of such an
+//! object is doomed like the requests above as long as no watched step happens, and both
+//! machines prune it in states whose deletion budgets are spent. Whether a watched step ever
+//! happens is not known in advance (the reconciler may delete, or write owner references), so
+//! the harness checks again without this pruning when the monitor saw one
+//! ([`crate::esr::verify`], [`crate::esr_set::verify_set`]).
+//!
+//! That is sound because the pruned model simulates the unpruned one up to the first watched
+//! step. Budgets never grow, so every step after a pruning is taken from a state whose budgets
+//! are spent. Take a shortest unpruned execution that ends with a watched step. Before that
+//! step nothing watched happened, so every object whose Create was pruned along it still
+//! exists (its deletion, or its turning garbage before a collection, would be watched), every
+//! Create pruned along it was doomed, and the execution maps to a pruned one through the same
+//! states minus those requests; its last step (not the handling of a pruned Create, which
+//! writes nothing) is enabled there with the same effect on the API server. A complete pruned
+//! search therefore takes a watched step whenever the unpruned model has one. Whatever the
+//! monitor says, every pruned state is reachable unpruned (pruning is a failed `Handle` of a
+//! stale request), so a violation found with pruning is real. In scopes without any deletion
+//! budget this prunes from the first state on, as before; in scopes with deletions it prunes
+//! after the last one.
 
-use crate::api::Etcd;
+use crate::api::{Etcd, garbage_collectable};
 use crate::kinds::KindRegistry;
-use crate::model::state::Msg;
+use crate::model::state::{EnvState, Msg};
 use anvil_reconciler::{KubeRequest, Request};
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// The pruning of stale Creates of existing objects in one search (module docs): whether it
-/// is on, and the monitor of the assumption it rests on (whether any explored step removed an
-/// object from the API server or marked it for deletion; shared by the search threads). Both
-/// machines hold one.
+/// The pruning of stale Creates of objects that stay in one search (module docs): whether it
+/// is on, and the monitor of the assumption it rests on (whether any explored step from a state
+/// whose deletion budgets are spent removed or marked for deletion an object that was not
+/// garbage, or made garbage of one; shared by the search threads). Both machines hold one.
 #[derive(Debug, Default)]
 pub struct CreatePruning {
     on: bool,
@@ -70,38 +84,60 @@ impl CreatePruning {
         }
     }
 
-    /// Whether stale Creates of existing objects are pruned.
+    /// Whether stale Creates of objects that stay are pruned at all.
     pub fn on(&self) -> bool {
         self.on
     }
 
-    /// Records a step from `before` to `after` (nothing when the pruning is off); `deletes`:
-    /// the step was a delete (which may only mark its object). Any other write deletes only
-    /// by removing the last finalizer of a marked object, which shrinks the store. Compares
-    /// lengths and content sums only: it runs on every write the search executes.
-    pub fn observe(&self, before: &Etcd, after: &Etcd, deletes: bool) {
-        if self.on
-            && (after.objects.len() < before.objects.len()
-                || (deletes && after.objects != before.objects))
-        {
+    /// Whether stale Creates of objects that stay are pruned in a state with environment
+    /// budget `env`: the pruning is on and no user or other-writer deletion is left.
+    pub fn prunes(&self, env: &EnvState) -> bool {
+        self.on && env.deletions_spent()
+    }
+
+    /// Records a step from `before` (whose environment budget was `env`) to `after`
+    /// (nothing when the pruning is off or a deletion budget is left): a watched step removes
+    /// or marks for deletion an object that was not garbage, or makes garbage of an object
+    /// that was not. Runs on every write the search executes; an unchanged store is
+    /// recognised by its content sums.
+    pub fn observe(&self, before: &Etcd, after: &Etcd, env: &EnvState) {
+        if !self.prunes(env) || after.objects == before.objects {
+            return;
+        }
+        let watched = before.objects.iter().any(|(k, o)| {
+            if garbage_collectable(before, k) {
+                return false;
+            }
+            match after.objects.get(k) {
+                None => true,
+                Some(n) => {
+                    (n.metadata().deletion_timestamp.is_some()
+                        && o.metadata().deletion_timestamp.is_none())
+                        || garbage_collectable(after, k)
+                }
+            }
+        });
+        if watched {
             self.deleted.store(true, Ordering::Relaxed);
         }
     }
 
     /// Records the handling of `req` from `before` to `after` (nothing for a read).
-    pub fn observe_request<Q>(&self, before: &Etcd, after: &Etcd, req: &Request<Q>) {
+    pub fn observe_request<Q>(
+        &self,
+        before: &Etcd,
+        after: &Etcd,
+        req: &Request<Q>,
+        env: &EnvState,
+    ) {
         if let Request::Kube(k) = req
             && k.is_mutating()
         {
-            let deletes = matches!(
-                k,
-                KubeRequest::Delete { .. } | KubeRequest::GetThenDelete { .. }
-            );
-            self.observe(before, after, deletes);
+            self.observe(before, after, env);
         }
     }
 
-    /// Whether the pruning was on and a step deleted an object: the search rested on a false
+    /// Whether the pruning was on and a watched step happened: the search rested on a false
     /// assumption and must be repeated without the pruning.
     pub fn must_repeat(&self) -> bool {
         self.on && self.deleted.load(Ordering::Relaxed)
@@ -170,8 +206,9 @@ pub(crate) fn crash_network<Q>(
 /// object is gone or has another resourceVersion or uid (an Update of a kind that the API
 /// server creates on update only when the stored object has another uid: once deleted, such
 /// an object may be re-created by that very request), or a Delete whose preconditions name
-/// another resourceVersion or uid (or a missing object). With `creates` (no object is ever
-/// deleted, module docs), also a Create of an object that exists.
+/// another resourceVersion or uid (or a missing object). With `creates` (the environment can
+/// delete nothing more, module docs), also a Create of an object that exists, is not marked
+/// for deletion and is not garbage.
 pub(crate) fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creates: bool) -> bool {
     let gone = |key, uid: Option<&str>, rv: Option<&str>, recreates: bool| {
         let Some(cur) = etcd.objects.get(key) else {
@@ -197,14 +234,22 @@ pub(crate) fn doomed(kinds: &KindRegistry, etcd: &Etcd, req: &KubeRequest, creat
             (p.uid.is_some() || p.resource_version.is_some())
                 && gone(key, p.uid.as_deref(), p.resource_version.as_deref(), false)
         }
-        KubeRequest::Create(o) => creates && etcd.objects.contains_key(&o.object_ref()),
+        KubeRequest::Create(o) => {
+            let key = o.object_ref();
+            creates
+                && etcd
+                    .objects
+                    .get(&key)
+                    .is_some_and(|cur| cur.metadata().deletion_timestamp.is_none())
+                && !garbage_collectable(etcd, &key)
+        }
         _ => false,
     }
 }
 
 /// Removes the stale requests that can never succeed ([`doomed`], module docs); with
-/// `creates`, also the stale Creates of objects that exist (sound only while no object is
-/// ever deleted: see [`CreatePruning`]).
+/// `creates`, also the stale Creates of objects that stay (sound only under the assumption
+/// that [`CreatePruning`] watches: pass [`CreatePruning::prunes`]).
 pub fn drop_doomed_stale<Q>(
     kinds: &KindRegistry,
     etcd: &Etcd,

@@ -74,6 +74,14 @@ pub struct EnvState {
     pub pod_losses_left: u8,
 }
 
+impl EnvState {
+    /// Whether the user and other writers can delete nothing more: every custom resource's
+    /// deletion budget and the other writers' deletion budget are spent (budgets never grow).
+    pub fn deletions_spent(&self) -> bool {
+        self.other_deletes_left == 0 && self.crs.iter().all(|c| c.deletes_left == 0)
+    }
+}
+
 /// A deletion the garbage collector has decided and sent: a Delete of `key` with the uid
 /// precondition `uid`, in flight like any request.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -156,7 +156,8 @@ where
             Action::Handle(i) => {
                 let m = n.network.remove(*i);
                 let resp = self.handle(&mut n, &m);
-                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
+                self.creates
+                    .observe_request(&s.etcd, &n.etcd, &m.req, &s.env);
                 self.deliver(&mut n, &m, resp)?;
             }
             Action::Drop(i, reason) => {
@@ -179,7 +180,8 @@ where
                 let m = n.network.remove(*i);
                 let answer = self.error_answer(&m.req, *reason, "response lost (model)")?;
                 let _ = self.handle(&mut n, &m);
-                self.creates.observe_request(&s.etcd, &n.etcd, &m.req);
+                self.creates
+                    .observe_request(&s.etcd, &n.etcd, &m.req, &s.env);
                 self.deliver(&mut n, &m, answer)?;
             }
             Action::Start(k) => {
@@ -270,7 +272,7 @@ where
                 n.env.crs[*c].deletes_left -= 1;
                 let key = &self.slots.get(*c)?.key;
                 n.etcd.delete(&self.kinds, key, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, true);
+                self.creates.observe(&s.etcd, &n.etcd, &s.env);
             }
             Action::OtherDelete(k) => {
                 if !s.faults.other
@@ -281,7 +283,7 @@ where
                 }
                 n.env.other_deletes_left -= 1;
                 n.etcd.delete(&self.kinds, k, None).ok()?;
-                self.creates.observe(&s.etcd, &n.etcd, true);
+                self.creates.observe(&s.etcd, &n.etcd, &s.env);
             }
             Action::OtherUpdate(k) => {
                 if !s.faults.other
@@ -317,7 +319,8 @@ where
     fn representative(&self, mut s: Self::State) -> Self::State {
         if self.reduce {
             switch_off_spent(&s.env, &mut s.faults);
-            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, self.creates.on());
+            let creates = self.creates.prunes(&s.env);
+            drop_doomed_stale(&self.kinds, &s.etcd, &mut s.network, creates);
         }
         canonicalize_state(&mut s, token_order(self.reduce));
         s

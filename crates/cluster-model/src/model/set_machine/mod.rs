@@ -128,9 +128,7 @@ where
         if let Some(s) = slots.iter().find(|s| s.specs.is_empty()) {
             return Err(format!("the scope has no spec for {}", s.key));
         }
-        let creates = CreatePruning::new(
-            slots.iter().all(|s| s.max_deletes == 0) && scope.faults.other_deletes == 0,
-        );
+        let creates = CreatePruning::new(true);
         Ok(SetMachine {
             kinds,
             scope,
