@@ -3,9 +3,12 @@
 //! * **Seen set.** See [`crate::store::Table`]: fingerprint -> parent
 //!   fingerprint (safety-only runs) or dense state id (liveness runs).
 //! * **Levels.** Each BFS level's frontier is split into chunks that the
-//!   worker threads claim from an atomic counter; new states go to per-worker
-//!   next-frontier vectors. All states of depth `d` are expanded before any of
-//!   depth `d+1`, so parent links give shortest paths.
+//!   worker threads claim from an atomic counter; a claimed chunk leaves the
+//!   frontier and each of its states is dropped once expanded, so memory holds
+//!   the unexpanded rest of one level and the part of the next found so far
+//!   (not two whole levels). New states go to per-worker next-frontier
+//!   vectors. All states of depth `d` are expanded before any of depth `d+1`,
+//!   so parent links give shortest paths.
 //! * **Liveness graph.** Only when a liveness property is present, every
 //!   expanded state also records its successor edges (target id, interned
 //!   fairness key, action index; 12 bytes each; stuttering self-loops and
@@ -25,7 +28,7 @@
 //!   reachable space was explored (whatever stop was requested meanwhile).
 
 pub(crate) use crate::expand::Violation;
-use crate::expand::{CHUNK, ChunkOut, Item, Shared};
+use crate::expand::{CHUNK, ChunkOut, Item, Shared, chunked};
 use crate::fingerprint::fingerprint;
 use crate::machine::{Fairness, Machine};
 use crate::property::{Predicate, StepPredicate};
@@ -130,6 +133,8 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         g.parent.extend(frontier.iter().map(|_| NONE));
         g.offsets.push(0);
     }
+    let mut level_len = frontier.len();
+    let mut frontier = chunked(frontier);
     let mut depth = 0u64;
     let mut last_progress = Instant::now();
     let mut est_peak = 0u64;
@@ -176,7 +181,7 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
     while !frontier.is_empty() && !sh.stop.load(Ordering::SeqCst) {
         depth += 1;
         sh.next_chunk.store(0, Ordering::SeqCst);
-        let nchunks = frontier.len().div_ceil(CHUNK);
+        let nchunks = frontier.len();
         let mut outs: Vec<ChunkOut<M::State>> = if nchunks <= 1 || cfg.threads == 1 {
             sh.work(&frontier, &mut caches[0])
         } else {
@@ -199,11 +204,10 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
                     match rx.recv_timeout(Duration::from_millis(100)) {
                         Ok(()) => done += 1,
                         Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let q = (frontier.len()
-                                - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK)
-                                    .min(frontier.len()))
+                            let q = (level_len
+                                - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK).min(level_len))
                                 as u64;
-                            est_peak = est_peak.max(check_memory(&graph, frontier.len()));
+                            est_peak = est_peak.max(check_memory(&graph, level_len));
                             report(&mut progress, q, depth, false, &mut last_progress);
                         }
                         Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -238,11 +242,12 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
             }
         }
         drop(outs);
-        est_peak = est_peak.max(check_memory(&graph, frontier.len() + next.len()));
-        frontier = next;
+        est_peak = est_peak.max(check_memory(&graph, next.len()));
+        level_len = next.len();
+        frontier = chunked(next);
         report(
             &mut progress,
-            frontier.len() as u64,
+            level_len as u64,
             depth,
             false,
             &mut last_progress,
@@ -250,7 +255,7 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
     }
     report(
         &mut progress,
-        frontier.len() as u64,
+        level_len as u64,
         depth,
         true,
         &mut last_progress,

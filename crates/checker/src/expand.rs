@@ -20,6 +20,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 /// Frontier states claimed per chunk.
 pub(crate) const CHUNK: usize = 512;
 
+/// Splits a level's states into chunks of [`CHUNK`] for [`Shared::work`], moving them.
+pub(crate) fn chunked<S>(items: Vec<Item<S>>) -> Vec<Mutex<Vec<Item<S>>>> {
+    let mut chunks = Vec::with_capacity(items.len().div_ceil(CHUNK));
+    let mut it = items.into_iter();
+    loop {
+        let chunk: Vec<Item<S>> = it.by_ref().take(CHUNK).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(Mutex::new(chunk));
+    }
+    chunks
+}
+
 /// The first (hence shortest) violation of a safety property.
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Violation {
@@ -207,9 +221,12 @@ impl<'a, M: Machine> Shared<'a, M> {
         }
     }
 
+    /// Expands chunks of `frontier` (claimed through `next_chunk`) until none is left or a
+    /// stop is requested. A claimed chunk is taken out of the frontier and each of its states
+    /// is dropped once expanded, so the level being expanded shrinks while the next grows.
     pub(crate) fn work(
         &self,
-        frontier: &[Item<M::State>],
+        frontier: &[Mutex<Vec<Item<M::State>>>],
         cache: &mut HashMap<Fairness<M::FairnessKey>, u32>,
     ) -> Vec<ChunkOut<M::State>> {
         let mut outs = Vec::new();
@@ -219,11 +236,10 @@ impl<'a, M: Machine> Shared<'a, M> {
                 break;
             }
             let idx = self.next_chunk.fetch_add(1, Ordering::Relaxed);
-            let lo = idx * CHUNK;
-            if lo >= frontier.len() {
+            let Some(chunk) = frontier.get(idx) else {
                 break;
-            }
-            let hi = (lo + CHUNK).min(frontier.len());
+            };
+            let items = std::mem::take(&mut *chunk.lock().unwrap_or_else(|e| e.into_inner()));
             let mut out = ChunkOut {
                 idx,
                 deg: Vec::new(),
@@ -232,7 +248,8 @@ impl<'a, M: Machine> Shared<'a, M> {
                 next: Vec::new(),
             };
             let mut generated = 0u64;
-            for item in &frontier[lo..hi] {
+            for item in items {
+                let item = &item;
                 let s = &item.state;
                 for (pi, p) in self.invariants {
                     if !self.decided[*pi].load(Ordering::Relaxed) && !p(s) {
