@@ -765,23 +765,21 @@ fn garbage_is_an_object_none_of_whose_owners_resolves() {
         )
         .unwrap();
     // a reference naming another kind (or apiVersion) than the owner's does not resolve
-    let wrong_kind = e
-        .create(
-            &k,
-            &owned("d3", &[&b]).modify(|p| {
-                p.metadata.owner_references.as_mut().unwrap()[0].kind = "Secret".into();
-            }),
-        )
-        .unwrap();
-    let wrong_version = e
-        .create(
-            &k,
-            &owned("d4", &[&b]).modify(|p| {
-                p.metadata.owner_references.as_mut().unwrap()[0].api_version = "v2".into();
-            }),
-        )
-        .unwrap();
-    for o in [&wrong_kind, &wrong_version] {
+    fn wrong_kind(r: &mut anvil_objects::OwnerReference) {
+        r.kind = "Secret".into();
+    }
+    fn wrong_version(r: &mut anvil_objects::OwnerReference) {
+        r.api_version = "v2".into();
+    }
+    let wrong = [("d3", wrong_kind as fn(&mut _)), ("d4", wrong_version)];
+    for (name, spoil) in wrong {
+        let o = e
+            .create(
+                &k,
+                &owned(name, &[&b])
+                    .modify(|p| spoil(&mut p.metadata.owner_references.as_mut().unwrap()[0])),
+            )
+            .unwrap();
         assert!(garbage_collectable(&e, &o.object_ref()), "{o:?}");
     }
     for o in [&a, &b, &plain, &d1, &d2] {

@@ -84,11 +84,6 @@ impl CreatePruning {
         }
     }
 
-    /// Whether stale Creates of objects that stay are pruned at all.
-    pub fn on(&self) -> bool {
-        self.on
-    }
-
     /// Whether stale Creates of objects that stay are pruned in a state with environment
     /// budget `env`: the pruning is on and no user or other-writer deletion is left.
     pub fn prunes(&self, env: &EnvState) -> bool {
@@ -102,6 +97,22 @@ impl CreatePruning {
     /// recognised by its content sums.
     pub fn observe(&self, before: &Etcd, after: &Etcd, env: &EnvState) {
         if !self.prunes(env) || after.objects == before.objects {
+            return;
+        }
+        // most writes change an object's spec or status: nothing removed, no owner reference
+        // or deletion mark changed, so no object can have become garbage or gone
+        let touched = before
+            .objects
+            .iter()
+            .any(|(k, o)| match after.objects.get(k) {
+                None => true,
+                Some(n) => {
+                    n != o
+                        && (n.metadata().owner_references != o.metadata().owner_references
+                            || n.metadata().deletion_timestamp != o.metadata().deletion_timestamp)
+                }
+            });
+        if !touched {
             return;
         }
         let watched = before.objects.iter().any(|(k, o)| {
