@@ -30,12 +30,13 @@
 pub(crate) use crate::expand::Violation;
 use crate::expand::{CHUNK, ChunkOut, Item, Shared, chunked};
 use crate::fingerprint::fingerprint;
-use crate::machine::{Fairness, Machine};
+use crate::machine::Machine;
 use crate::property::{Predicate, StepPredicate};
 use crate::store::{Graph, NONE, Table, current_rss};
+use crate::workers::{KeyCache, Workers};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub(crate) struct Config<'a, M: Machine> {
@@ -134,12 +135,11 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
         g.offsets.push(0);
     }
     let mut level_len = frontier.len();
-    let mut frontier = chunked(frontier);
+    let mut frontier = Arc::new(chunked(frontier));
     let mut depth = 0u64;
     let mut last_progress = Instant::now();
     let mut est_peak = 0u64;
-    let mut caches: Vec<HashMap<Fairness<M::FairnessKey>, u32>> =
-        (0..cfg.threads).map(|_| HashMap::new()).collect();
+    let mut inline_cache: KeyCache<M::FairnessKey> = HashMap::new();
     let report = |progress: &mut Option<crate::result::ProgressFn<'_>>,
                   queue: u64,
                   depth: u64,
@@ -178,81 +178,63 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
     };
     // every chunk of every level so far was expanded
     let mut all_expanded = true;
-    while !frontier.is_empty() && !sh.stop.load(Ordering::SeqCst) {
-        depth += 1;
-        sh.next_chunk.store(0, Ordering::SeqCst);
-        let nchunks = frontier.len();
-        let mut outs: Vec<ChunkOut<M::State>> = if nchunks <= 1 || cfg.threads == 1 {
-            sh.work(&frontier, &mut caches[0])
-        } else {
-            std::thread::scope(|scope| {
-                let (tx, rx) = mpsc::channel();
-                let fr = &frontier;
-                let shr = &sh;
-                let mut handles = Vec::new();
-                for cache in caches.iter_mut() {
-                    let tx = tx.clone();
-                    handles.push(scope.spawn(move || {
-                        let r = shr.work(fr, cache);
-                        let _ = tx.send(());
-                        r
-                    }));
-                }
-                drop(tx);
-                let mut done = 0;
-                while done < handles.len() {
-                    match rx.recv_timeout(Duration::from_millis(100)) {
-                        Ok(()) => done += 1,
-                        Err(mpsc::RecvTimeoutError::Timeout) => {
-                            let q = (level_len
-                                - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK).min(level_len))
-                                as u64;
-                            est_peak = est_peak.max(check_memory(&graph, level_len));
-                            report(&mut progress, q, depth, false, &mut last_progress);
-                        }
-                        Err(mpsc::RecvTimeoutError::Disconnected) => break,
+    std::thread::scope(|scope| {
+        let workers = (cfg.threads > 1).then(|| {
+            Workers::spawn(
+                scope,
+                &sh,
+                (0..cfg.threads).map(|_| HashMap::new()).collect(),
+            )
+        });
+        while !frontier.is_empty() && !sh.stop.load(Ordering::SeqCst) {
+            depth += 1;
+            sh.next_chunk.store(0, Ordering::SeqCst);
+            let nchunks = frontier.len();
+            let mut outs: Vec<ChunkOut<M::State>> = match &workers {
+                None => sh.work(&frontier, &mut inline_cache),
+                Some(w) => w.level(&sh, &frontier, || {
+                    let q = (level_len
+                        - (sh.next_chunk.load(Ordering::Relaxed) * CHUNK).min(level_len))
+                        as u64;
+                    est_peak = est_peak.max(check_memory(&graph, level_len));
+                    report(&mut progress, q, depth, false, &mut last_progress);
+                }),
+            };
+            all_expanded &= outs.len() == nchunks;
+            outs.sort_unstable_by_key(|o| o.idx);
+            let mut next: Vec<Item<M::State>> =
+                Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
+            if let Some(g) = graph.as_mut() {
+                for o in &mut outs {
+                    let mut off = *g.offsets.last().unwrap();
+                    for d in &o.deg {
+                        off += *d as u64;
+                        g.offsets.push(off);
                     }
+                    g.edges.extend_from_slice(&o.edges);
+                    g.preds.extend_from_slice(&o.preds);
+                    next.append(&mut o.next);
                 }
-                handles
-                    .into_iter()
-                    .flat_map(|h| h.join().unwrap())
-                    .collect()
-            })
-        };
-        all_expanded &= outs.len() == nchunks;
-        outs.sort_unstable_by_key(|o| o.idx);
-        let mut next: Vec<Item<M::State>> =
-            Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
-        if let Some(g) = graph.as_mut() {
-            for o in &mut outs {
-                let mut off = *g.offsets.last().unwrap();
-                for d in &o.deg {
-                    off += *d as u64;
-                    g.offsets.push(off);
+                next.sort_unstable_by_key(|i| i.id);
+                g.parent.extend(next.iter().map(|i| i.parent));
+            } else {
+                for o in &mut outs {
+                    next.append(&mut o.next);
                 }
-                g.edges.extend_from_slice(&o.edges);
-                g.preds.extend_from_slice(&o.preds);
-                next.append(&mut o.next);
             }
-            next.sort_unstable_by_key(|i| i.id);
-            g.parent.extend(next.iter().map(|i| i.parent));
-        } else {
-            for o in &mut outs {
-                next.append(&mut o.next);
-            }
+            drop(outs);
+            est_peak = est_peak.max(check_memory(&graph, next.len()));
+            level_len = next.len();
+            frontier = Arc::new(chunked(next));
+            report(
+                &mut progress,
+                level_len as u64,
+                depth,
+                false,
+                &mut last_progress,
+            );
         }
-        drop(outs);
-        est_peak = est_peak.max(check_memory(&graph, next.len()));
-        level_len = next.len();
-        frontier = chunked(next);
-        report(
-            &mut progress,
-            level_len as u64,
-            depth,
-            false,
-            &mut last_progress,
-        );
-    }
+    });
     report(
         &mut progress,
         level_len as u64,

@@ -60,6 +60,7 @@ pub mod result;
 mod store;
 mod trace;
 pub mod validate;
+mod workers;
 
 pub use checker::Checker;
 pub use machine::{Fairness, Machine};
