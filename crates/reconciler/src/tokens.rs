@@ -215,10 +215,16 @@ pub struct Collector {
 impl Collector {
     /// Records `s` if it is a token.
     pub fn add(&mut self, s: &str) {
-        match parse(s) {
-            Some((Space::Rv, n)) => self.rv.push(n),
-            Some((Space::Uid, n)) => self.uid.push(n),
-            None => {}
+        if let Some((space, n)) = parse(s) {
+            self.add_token(space, n)
+        }
+    }
+
+    /// Records token `n` of `space` (parsed already, see [`Tokens::visit_tokens`]).
+    pub fn add_token(&mut self, space: Space, n: u64) {
+        match space {
+            Space::Rv => self.rv.push(n),
+            Space::Uid => self.uid.push(n),
         }
     }
 
@@ -398,6 +404,17 @@ impl Renaming {
 pub trait Tokens: Sized {
     /// Calls `f` on every string that may be a token.
     fn visit(&self, f: &mut dyn FnMut(&str));
+    /// Calls `f` on every token the value holds, parsed (its space and number), in the order
+    /// in which [`Tokens::visit`] reports them. The default parses what `visit` reports; the
+    /// containers, objects and derived impls pass it on, and objects keep their parsed tokens,
+    /// so canonicalising a state parses no string twice.
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        self.visit(&mut |s| {
+            if let Some((space, n)) = parse(s) {
+                f(space, n)
+            }
+        })
+    }
     /// A copy with every token renamed.
     fn rename(&self, r: &Renaming) -> Self;
 }
@@ -408,6 +425,7 @@ macro_rules! no_tokens {
     ($($t:ty),* $(,)?) => {$(
         impl Tokens for $t {
             fn visit(&self, _: &mut dyn FnMut(&str)) {}
+            fn visit_tokens(&self, _: &mut dyn FnMut(Space, u64)) {}
             fn rename(&self, _: &Renaming) -> Self {
                 *self
             }
@@ -475,6 +493,11 @@ impl<T: Tokens> Tokens for Option<T> {
             t.visit(f)
         }
     }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        if let Some(t) = self {
+            t.visit_tokens(f)
+        }
+    }
     fn rename(&self, r: &Renaming) -> Self {
         self.as_ref().map(|t| t.rename(r))
     }
@@ -483,6 +506,9 @@ impl<T: Tokens> Tokens for Option<T> {
 impl<T: Tokens> Tokens for Vec<T> {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         self.iter().for_each(|t| t.visit(f))
+    }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        self.iter().for_each(|t| t.visit_tokens(f))
     }
     fn rename(&self, r: &Renaming) -> Self {
         self.iter().map(|t| t.rename(r)).collect()
@@ -493,6 +519,9 @@ impl<T: Tokens> Tokens for VecDeque<T> {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         self.iter().for_each(|t| t.visit(f))
     }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        self.iter().for_each(|t| t.visit_tokens(f))
+    }
     fn rename(&self, r: &Renaming) -> Self {
         self.iter().map(|t| t.rename(r)).collect()
     }
@@ -502,6 +531,9 @@ impl<T: Tokens> Tokens for Box<T> {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         (**self).visit(f)
     }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        (**self).visit_tokens(f)
+    }
     fn rename(&self, r: &Renaming) -> Self {
         Box::new((**self).rename(r))
     }
@@ -510,6 +542,9 @@ impl<T: Tokens> Tokens for Box<T> {
 impl<T: Tokens> Tokens for Arc<T> {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         (**self).visit(f)
+    }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        (**self).visit_tokens(f)
     }
     fn rename(&self, r: &Renaming) -> Self {
         Arc::new((**self).rename(r))
@@ -525,6 +560,12 @@ impl<K: Tokens + Ord, V: Tokens> Tokens for BTreeMap<K, V> {
             v.visit(f);
         }
     }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        for (k, v) in self {
+            k.visit_tokens(f);
+            v.visit_tokens(f);
+        }
+    }
     fn rename(&self, r: &Renaming) -> Self {
         self.iter()
             .map(|(k, v)| (k.rename(r), v.rename(r)))
@@ -535,6 +576,9 @@ impl<K: Tokens + Ord, V: Tokens> Tokens for BTreeMap<K, V> {
 impl<T: Tokens + Ord> Tokens for BTreeSet<T> {
     fn visit(&self, f: &mut dyn FnMut(&str)) {
         self.iter().for_each(|t| t.visit(f))
+    }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        self.iter().for_each(|t| t.visit_tokens(f))
     }
     fn rename(&self, r: &Renaming) -> Self {
         self.iter().map(|t| t.rename(r)).collect()
@@ -547,6 +591,12 @@ impl<T: Tokens, E: Tokens> Tokens for Result<T, E> {
         match self {
             Ok(t) => t.visit(f),
             Err(e) => e.visit(f),
+        }
+    }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        match self {
+            Ok(t) => t.visit_tokens(f),
+            Err(e) => e.visit_tokens(f),
         }
     }
     fn rename(&self, r: &Renaming) -> Self {
@@ -562,6 +612,9 @@ macro_rules! tuple_tokens {
         impl<$($t: Tokens),+> Tokens for ($($t,)+) {
             fn visit(&self, f: &mut dyn FnMut(&str)) {
                 $(self.$i.visit(f);)+
+            }
+            fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+                $(self.$i.visit_tokens(f);)+
             }
             fn rename(&self, r: &Renaming) -> Self {
                 ($(self.$i.rename(r),)+)
@@ -631,10 +684,40 @@ fn visit_parts(p: &ObjectParts, f: &mut dyn FnMut(&str)) {
     p.body.values().for_each(|v| visit_json(v, f));
 }
 
+/// The tokens of an object, in the order of `visit_parts`: as strings and parsed.
+struct ObjectTokens {
+    strings: Vec<String>,
+    parsed: Vec<(Space, u64)>,
+}
+
 thread_local! {
     /// The tokens of an object, by content fingerprint (objects are immutable).
-    static OBJECT_TOKENS: std::cell::RefCell<std::collections::HashMap<u64, Arc<[String]>>> =
+    static OBJECT_TOKENS: std::cell::RefCell<std::collections::HashMap<u64, Arc<ObjectTokens>>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// The tokens of `o` (cached per thread by fingerprint).
+fn object_tokens(o: &DynamicObject) -> Arc<ObjectTokens> {
+    let fp = o.fingerprint();
+    if let Some(t) = OBJECT_TOKENS.with(|c| c.borrow().get(&fp).cloned()) {
+        return t;
+    }
+    let (mut strings, mut parsed) = (Vec::new(), Vec::new());
+    visit_parts(o.parts(), &mut |s| {
+        if let Some(t) = parse(s) {
+            strings.push(s.to_string());
+            parsed.push(t);
+        }
+    });
+    let t = Arc::new(ObjectTokens { strings, parsed });
+    OBJECT_TOKENS.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.len() > 500_000 {
+            c.clear();
+        }
+        c.insert(fp, t.clone());
+    });
+    t
 }
 
 /// An object's tokens: its resourceVersion and uid, its owner references' uids, the values of
@@ -643,40 +726,23 @@ thread_local! {
 impl Tokens for DynamicObject {
     /// Calls `f` on every token of the object (cached per thread by fingerprint).
     fn visit(&self, f: &mut dyn FnMut(&str)) {
-        let fp = self.fingerprint();
-        let cached = OBJECT_TOKENS.with(|c| c.borrow().get(&fp).cloned());
-        let tokens = match cached {
-            Some(t) => t,
-            None => {
-                let mut v = Vec::new();
-                visit_parts(self.parts(), &mut |s| {
-                    if parse(s).is_some() {
-                        v.push(s.to_string())
-                    }
-                });
-                let t: Arc<[String]> = v.into();
-                OBJECT_TOKENS.with(|c| {
-                    let mut c = c.borrow_mut();
-                    if c.len() > 500_000 {
-                        c.clear();
-                    }
-                    c.insert(fp, t.clone());
-                });
-                t
-            }
-        };
-        tokens.iter().for_each(|t| f(t));
+        object_tokens(self).strings.iter().for_each(|t| f(t));
+    }
+    fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
+        object_tokens(self)
+            .parsed
+            .iter()
+            .for_each(|&(space, n)| f(space, n));
     }
     fn rename(&self, r: &Renaming) -> Self {
         if r.is_identity() {
             return self.clone();
         }
-        let mut pairs: Vec<(String, String)> = Vec::new();
-        self.visit(&mut |s| {
-            if let Some(n) = r.map(s) {
-                pairs.push((s.to_string(), n));
-            }
-        });
+        let mut pairs: Vec<(Space, u64, u64)> = object_tokens(self)
+            .parsed
+            .iter()
+            .filter_map(|&(space, n)| r.map_number(space, n).map(|m| (space, n, m)))
+            .collect();
         if pairs.is_empty() {
             return self.clone();
         }
@@ -710,7 +776,9 @@ impl Tokens for DynamicObject {
     }
 }
 
-type RenameEntry = (DynamicObject, Vec<(String, String)>, DynamicObject);
+/// A renamed object: the original, the renaming restricted to its tokens (space, old, new),
+/// and the result.
+type RenameEntry = (DynamicObject, Vec<(Space, u64, u64)>, DynamicObject);
 
 thread_local! {
     static RENAMED: std::cell::RefCell<std::collections::HashMap<u64, RenameEntry>> =
@@ -1136,6 +1204,59 @@ mod tests {
         );
         let err: KubeResponse = KubeResponse::Get(Err(ApiError::new(ErrorReason::NotFound, rv(1))));
         assert_eq!(reported(&err), [rv(1)]);
+    }
+
+    /// The parsed tokens `visit_tokens` reports.
+    fn parsed<T: Tokens>(t: &T) -> Vec<(Space, u64)> {
+        let mut v = Vec::new();
+        t.visit_tokens(&mut |space, n| v.push((space, n)));
+        v
+    }
+
+    /// `visit_tokens` reports exactly the tokens among the strings `visit` reports, in the
+    /// same order (canonicalisation numbers tokens by that order): derived impls, containers,
+    /// objects (cached per thread, asked twice) and the request and response types.
+    #[test]
+    fn parsed_tokens_are_the_visited_strings_that_are_tokens() {
+        fn agree<T: Tokens>(t: &T) {
+            let strings: Vec<(Space, u64)> = reported(t).iter().filter_map(|s| parse(s)).collect();
+            assert_eq!(parsed(t), strings);
+        }
+        let named = Named {
+            a: rv(1),
+            b: Some(uid(2)),
+            n: 5,
+            m: [(rv(3), vec![uid(4), "x".into()])].into(),
+        };
+        agree(&named);
+        assert_eq!(parsed(&named).len(), 4);
+        agree(&Tuple(rv(1), (uid(1), 3)));
+        agree(&vec![E::A, E::B(rv(1), uid(2)), E::C { x: rv(3), y: Unit }]);
+        agree(&Skips { a: rv(1), b: rv(2) });
+        let obj = DynamicObject::from_json(serde_json::json!({
+            "apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "d", "resourceVersion": rv(2), "uid": uid(1),
+                "ownerReferences": [{"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": uid(4)}],
+                "labels": {"l": "plain"}, "annotations": {"a": rv(1)}},
+            "data": {"x": uid(3), "y": "no token"}
+        }))
+        .unwrap();
+        for _ in 0..2 {
+            agree(&obj);
+        }
+        assert_eq!(
+            parsed(&obj),
+            [
+                (Space::Rv, 2),
+                (Space::Uid, 1),
+                (Space::Uid, 4),
+                (Space::Rv, 1),
+                (Space::Uid, 3)
+            ]
+        );
+        let resp: Result<Vec<DynamicObject>, ApiError> = Ok(vec![obj.clone(), obj]);
+        agree(&KubeResponse::List(resp));
+        agree(&Request::<String>::External(uid(7)));
     }
 
     // ------------------------------------------------------------ the guard

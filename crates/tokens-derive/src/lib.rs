@@ -1,8 +1,9 @@
 //! `#[derive(Tokens)]`: the `Tokens` impl of a reconcile local state or an external
 //! request/response/state type, generated from its fields so that none is forgotten.
 //!
-//! The generated `visit` visits every field (in declaration order) and `rename` rebuilds the
-//! value from every field renamed; so every field's type must implement `Tokens`
+//! The generated `visit` and `visit_tokens` visit every field (in declaration order) and
+//! `rename` rebuilds the value from every field renamed; so every field's type must implement
+//! `Tokens`
 //! (`anvil_reconciler::tokens` implements it for strings, numbers, `bool`, options,
 //! collections, tuples, `Result`, JSON values, objects and the reconciler's request and
 //! response types). Each type parameter gets a `Tokens` bound.
@@ -82,6 +83,7 @@ fn skipped(field: &syn::Field) -> syn::Result<bool> {
 struct Expanded {
     pattern: TokenStream2,
     visit: Vec<TokenStream2>,
+    visit_tokens: Vec<TokenStream2>,
     rebuild: TokenStream2,
 }
 
@@ -89,6 +91,7 @@ fn expand_fields(fields: &Fields, m: &Path) -> syn::Result<Expanded> {
     let f = Ident::new("__tokens_f", Span::call_site());
     let r = Ident::new("__tokens_r", Span::call_site());
     let mut visit = Vec::new();
+    let mut visit_tokens = Vec::new();
     let mut binds = Vec::new();
     let mut values = Vec::new();
     for (i, field) in fields.iter().enumerate() {
@@ -97,6 +100,7 @@ fn expand_fields(fields: &Fields, m: &Path) -> syn::Result<Expanded> {
             values.push(quote!(::core::clone::Clone::clone(#bind)));
         } else {
             visit.push(quote!(#m::Tokens::visit(#bind, #f);));
+            visit_tokens.push(quote!(#m::Tokens::visit_tokens(#bind, #f);));
             values.push(quote!(#m::Tokens::rename(#bind, #r)));
         }
         binds.push(bind);
@@ -119,6 +123,7 @@ fn expand_fields(fields: &Fields, m: &Path) -> syn::Result<Expanded> {
     Ok(Expanded {
         pattern,
         visit,
+        visit_tokens,
         rebuild,
     })
 }
@@ -146,14 +151,19 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
     let f = Ident::new("__tokens_f", Span::call_site());
     let r = Ident::new("__tokens_r", Span::call_site());
 
-    let (visit_body, rename_body) = match &input.data {
+    let (visit_body, visit_tokens_body, rename_body) = match &input.data {
         Data::Struct(s) => {
             let e = expand_fields(&s.fields, &m)?;
-            let (pattern, visit, rebuild) = (e.pattern, e.visit, e.rebuild);
+            let (pattern, visit, visit_tokens, rebuild) =
+                (e.pattern, e.visit, e.visit_tokens, e.rebuild);
             (
                 quote! {
                     let #name #pattern = self;
                     #(#visit)*
+                },
+                quote! {
+                    let #name #pattern = self;
+                    #(#visit_tokens)*
                 },
                 quote! {
                     let #name #pattern = self;
@@ -163,19 +173,27 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
         }
         Data::Enum(en) => {
             if en.variants.is_empty() {
-                (quote!(match *self {}), quote!(match *self {}))
+                (
+                    quote!(match *self {}),
+                    quote!(match *self {}),
+                    quote!(match *self {}),
+                )
             } else {
                 let mut visit_arms = Vec::new();
+                let mut visit_tokens_arms = Vec::new();
                 let mut rename_arms = Vec::new();
                 for v in &en.variants {
                     let vname = &v.ident;
                     let e = expand_fields(&v.fields, &m)?;
-                    let (pattern, visit, rebuild) = (e.pattern, e.visit, e.rebuild);
+                    let (pattern, visit, visit_tokens, rebuild) =
+                        (e.pattern, e.visit, e.visit_tokens, e.rebuild);
                     visit_arms.push(quote!(#name::#vname #pattern => { #(#visit)* }));
+                    visit_tokens_arms.push(quote!(#name::#vname #pattern => { #(#visit_tokens)* }));
                     rename_arms.push(quote!(#name::#vname #pattern => #name::#vname #rebuild,));
                 }
                 (
                     quote!(match self { #(#visit_arms)* }),
+                    quote!(match self { #(#visit_tokens_arms)* }),
                     quote!(match self { #(#rename_arms)* }),
                 )
             }
@@ -193,6 +211,10 @@ fn expand(mut input: DeriveInput) -> syn::Result<TokenStream2> {
             #[allow(unused_variables)]
             fn visit(&self, #f: &mut dyn ::core::ops::FnMut(&str)) {
                 #visit_body
+            }
+            #[allow(unused_variables)]
+            fn visit_tokens(&self, #f: &mut dyn ::core::ops::FnMut(#m::Space, u64)) {
+                #visit_tokens_body
             }
             #[allow(unused_variables)]
             fn rename(&self, #r: &#m::Renaming) -> Self {

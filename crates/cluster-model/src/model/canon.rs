@@ -55,7 +55,7 @@ where
             .sort_by(|a, b| free_of_tokens(a).cmp(&free_of_tokens(b)));
     }
     let mut c = Collector::default();
-    visit_any_state(s, &mut |t: &str| c.add(t));
+    walk_tokens(s, &mut Parsed(&mut c));
     let r = match order {
         TokenOrder::Kept => c.renaming(),
         TokenOrder::Forgotten => c.renaming_by_occurrence(),
@@ -88,31 +88,71 @@ where
     Request<Q>: Tokens + Debug + Hash,
     Response<P>: Tokens + Debug + Hash,
 {
+    walk_tokens(s, &mut Strings(f))
+}
+
+/// What a traversal of a state's tokens ([`walk_tokens`]) does with each part: report its
+/// strings ([`visit_any_state`]) or its parsed tokens (canonicalisation).
+trait TokenSink {
+    fn part<V: Tokens>(&mut self, v: &V);
+    fn string(&mut self, s: &str);
+}
+
+struct Strings<'a>(&'a mut dyn FnMut(&str));
+
+impl TokenSink for Strings<'_> {
+    fn part<V: Tokens>(&mut self, v: &V) {
+        v.visit(self.0)
+    }
+    fn string(&mut self, s: &str) {
+        (self.0)(s)
+    }
+}
+
+struct Parsed<'a>(&'a mut Collector);
+
+impl TokenSink for Parsed<'_> {
+    fn part<V: Tokens>(&mut self, v: &V) {
+        v.visit_tokens(&mut |space, n| self.0.add_token(space, n))
+    }
+    fn string(&mut self, s: &str) {
+        self.0.add(s)
+    }
+}
+
+/// The traversal of [`visit_any_state`], in its order.
+fn walk_tokens<T, Q, P, XS>(s: &State<T, Q, P, XS>, sink: &mut impl TokenSink)
+where
+    T: Tokens + Debug + Hash,
+    XS: Tokens + Debug + Hash,
+    Request<Q>: Tokens + Debug + Hash,
+    Response<P>: Tokens + Debug + Hash,
+{
     for o in s.etcd.objects.values() {
-        o.visit(f);
+        sink.part(o);
     }
     for g in &s.gc {
-        f(&g.uid);
+        sink.string(&g.uid);
     }
     for o in s.ongoing.values() {
-        o.cr.visit(f);
+        sink.part(&o.cr);
         check_tokens_reported(&o.local);
-        o.local.visit(f);
+        sink.part(&o.local);
         if let Pending::Ready(r) = &o.pending {
             check_tokens_reported(r);
-            r.visit(f);
+            sink.part(r);
         }
         for (_, rv) in &o.seen {
-            f(rv);
+            sink.string(rv);
         }
     }
     check_tokens_reported(&s.external);
-    s.external.visit(f);
+    sink.part(&s.external);
     for m in &s.network {
         check_tokens_reported(&m.req);
-        m.req.visit(f);
+        sink.part(&m.req);
         if let Some(b) = &m.basis {
-            f(b);
+            sink.string(b);
         }
     }
 }
