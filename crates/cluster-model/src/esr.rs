@@ -330,15 +330,13 @@ where
             // (The identity of `matches` is part of the tag: two specs checked in one thread
             // never share entries.)
             let tag = std::any::TypeId::of::<(R, X)>();
-            crate::model::memo::memo_pred(
+            crate::model::memo::memo_matches(
                 tag,
-                (
-                    Arc::as_ptr(&matches) as *const () as usize,
-                    o.clone(),
-                    s.etcd.clone(),
-                    s.external.clone(),
-                ),
-                |(_, o, etcd, ext)| typed::<R::R>(o).is_some_and(|cr| matches(&cr, etcd, ext)),
+                Arc::as_ptr(&matches) as *const () as usize,
+                o,
+                &s.etcd,
+                &s.external,
+                || typed::<R::R>(o).is_some_and(|cr| matches(&cr, &s.etcd, &s.external)),
             )
         };
         props.push(Property::stable_leads_to_always(

@@ -25,7 +25,7 @@ use crate::esr::{
 use crate::external::ExternalModel;
 use crate::kinds::KindRegistry;
 use crate::model::Pending;
-use crate::model::memo::{memo_pred, typed};
+use crate::model::memo::{memo_matches, typed};
 use crate::model::set::ControllerSet;
 use crate::model::set_invariants::{foreign_write_by, shared_write_in, undeclared_read_by};
 use crate::model::set_machine::{SetMachine, SetStateOf};
@@ -278,15 +278,13 @@ where
                 let Some(o) = s.etcd.objects.get(&key) else {
                     return false;
                 };
-                memo_pred(
+                memo_matches(
                     tag,
-                    (
-                        Arc::as_ptr(&matches) as *const () as usize,
-                        o.clone(),
-                        s.etcd.clone(),
-                        s.external.clone(),
-                    ),
-                    |(_, o, etcd, ext)| matches(o, etcd, ext),
+                    Arc::as_ptr(&matches) as *const () as usize,
+                    o,
+                    &s.etcd,
+                    &s.external,
+                    || matches(o, &s.etcd, &s.external),
                 )
             },
         ));
@@ -340,7 +338,11 @@ where
     let mut first_cell = Vec::new();
     for sl in &slots {
         first_cell.push(cells.len());
-        cells.extend(sl.specs.iter().map(|s| (sl.key.name.clone(), s.clone())));
+        cells.extend(
+            sl.specs
+                .iter()
+                .map(|s| (sl.key.name.to_string(), s.clone())),
+        );
     }
     let probe = Arc::new(CoverageProbe::new(cells.len()));
     let coverage = {
@@ -365,7 +367,7 @@ where
     };
     let esr_crs = slots
         .iter()
-        .map(|sl| (esr_name(&sl.key), sl.key.name.clone()))
+        .map(|sl| (esr_name(&sl.key), sl.key.name.to_string()))
         .collect();
     let render = |cx: &Counterexample<SetMachine<S, X>>, cr: Option<&str>| {
         let key = cr.and_then(|n| slots.iter().find(|sl| sl.key.name == n));

@@ -678,11 +678,11 @@ impl<'a> Run<'a> {
                         }
                     }
                     _ => (
-                        key.name.clone(),
+                        key.name.to_string(),
                         self.model
                             .request(op, &self.ns)
                             .key()
-                            .map(|k| k.name)
+                            .map(|k| k.name.to_string())
                             .unwrap_or_default(),
                     ),
                 };

@@ -1,22 +1,27 @@
 use crate::Kind;
 use serde::{Deserialize, Serialize};
+use smol_str::SmolStr;
 use std::fmt;
 
 /// The key of an object in the API server: kind, namespace (empty for cluster-scoped kinds)
 /// and name.
+///
+/// Namespace and name are [`SmolStr`]s: strings of up to 23 bytes (Kubernetes names mostly
+/// are) are stored inline, so cloning a key allocates nothing. The model checker clones and
+/// drops keys in every state it generates. They hash, compare and serialise as strings.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct ObjectRef {
     /// The object's kind.
     pub kind: Kind,
     /// The namespace; empty for cluster-scoped objects.
-    pub namespace: String,
+    pub namespace: SmolStr,
     /// The name.
-    pub name: String,
+    pub name: SmolStr,
 }
 
 impl ObjectRef {
     /// A reference from its parts.
-    pub fn new(kind: Kind, namespace: impl Into<String>, name: impl Into<String>) -> Self {
+    pub fn new(kind: Kind, namespace: impl Into<SmolStr>, name: impl Into<SmolStr>) -> Self {
         ObjectRef {
             kind,
             namespace: namespace.into(),

@@ -288,8 +288,8 @@ fn reference_to_key(key: &ObjectRef, uid: Option<&str>) -> ObjectReference {
     ObjectReference {
         api_version: Some(key.kind.api_version().to_string()),
         kind: Some(key.kind.kind().to_string()),
-        name: Some(key.name.clone()),
-        namespace: (!key.namespace.is_empty()).then(|| key.namespace.clone()),
+        name: Some(key.name.to_string()),
+        namespace: (!key.namespace.is_empty()).then(|| key.namespace.to_string()),
         uid: uid.map(str::to_string),
         resource_version: None,
         field_path: None,

@@ -187,23 +187,34 @@ pub fn memo_next_status(obj: &DynamicObject) -> Option<serde_json::Value> {
     v
 }
 
-/// `f(key)` for a pure predicate `f`, memoised per thread on the whole key (hash, then
-/// equality): desired-state predicates see the same (CR, objects, external state) in many
-/// states that differ only in requests in flight or reconcile progress.
-pub fn memo_pred<K>(tag: TypeId, key: K, f: impl FnOnce(&K) -> bool) -> bool
+/// A desired-state predicate (identified by `pred`, e.g. the address of its closure) on
+/// (custom resource, API server objects, external state), memoised per thread on all four
+/// (hash, then equality): desired-state predicates see the same cluster in many states that
+/// differ only in requests in flight or reconcile progress. The key is looked up borrowed and
+/// cloned only when it is stored.
+pub fn memo_matches<XS>(
+    tag: TypeId,
+    pred: usize,
+    cr: &DynamicObject,
+    etcd: &Etcd,
+    external: &XS,
+    f: impl FnOnce() -> bool,
+) -> bool
 where
-    K: Hash + Eq + Clone + 'static,
+    XS: Hash + Eq + Clone + 'static,
 {
-    let h = (tag, stable_hash(&key));
+    type Entry<XS> = ((usize, DynamicObject, Etcd, XS), bool);
+    let h = (tag, stable_hash(&(pred, cr, etcd, external)));
+    let same = |((p, o, e, x), _): &&Entry<XS>| *p == pred && o == cr && e == etcd && x == external;
     if let Some(v) = PRED.with(|c| {
         c.borrow().get(&h).and_then(|b| {
-            b.downcast_ref::<Vec<(K, bool)>>()
-                .and_then(|v| v.iter().find(|(k, _)| k == &key).map(|(_, r)| *r))
+            b.downcast_ref::<Vec<Entry<XS>>>()
+                .and_then(|v| v.iter().find(same).map(|(_, r)| *r))
         })
     }) {
         return v;
     }
-    let r = f(&key);
+    let r = f();
     PRED.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 500_000 {
@@ -211,10 +222,10 @@ where
         }
         if let Some(v) = c
             .entry(h)
-            .or_insert_with(|| Box::new(Vec::<(K, bool)>::new()))
-            .downcast_mut::<Vec<(K, bool)>>()
+            .or_insert_with(|| Box::new(Vec::<Entry<XS>>::new()))
+            .downcast_mut::<Vec<Entry<XS>>>()
         {
-            v.push((key, r));
+            v.push(((pred, cr.clone(), etcd.clone(), external.clone()), r));
         }
     });
     r

@@ -446,7 +446,7 @@ where
         DynamicObject::new(anvil_objects::ObjectParts {
             kind: self.cr_kind.clone(),
             metadata: anvil_objects::ObjectMeta {
-                name: Some(self.cr_keys[i].name.clone()),
+                name: Some(self.cr_keys[i].name.to_string()),
                 namespace: Some(self.scope.namespace.clone()),
                 ..Default::default()
             },

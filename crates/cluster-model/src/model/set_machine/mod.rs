@@ -189,8 +189,8 @@ where
         DynamicObject::new(anvil_objects::ObjectParts {
             kind: key.kind.clone(),
             metadata: anvil_objects::ObjectMeta {
-                name: Some(key.name.clone()),
-                namespace: Some(key.namespace.clone()),
+                name: Some(key.name.to_string()),
+                namespace: Some(key.namespace.to_string()),
                 ..Default::default()
             },
             body,
