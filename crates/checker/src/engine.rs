@@ -125,7 +125,7 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
                 g.roots.push(id as u32);
             }
             frontier.push(Item {
-                state: s,
+                state: m.compact(s),
                 fp,
                 id: id as u32,
                 parent: NONE,

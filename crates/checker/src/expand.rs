@@ -195,7 +195,7 @@ impl<'a, M: Machine> Shared<'a, M> {
             let id = id as u32;
             if new {
                 out.next.push(Item {
-                    state: n,
+                    state: self.m.compact(n),
                     fp,
                     id,
                     parent: item.id,
@@ -212,7 +212,7 @@ impl<'a, M: Machine> Shared<'a, M> {
             let (new, _) = self.insert(fp, item.fp);
             if new {
                 out.next.push(Item {
-                    state: n,
+                    state: self.m.compact(n),
                     fp,
                     id: 0,
                     parent: 0,

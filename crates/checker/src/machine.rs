@@ -139,4 +139,12 @@ pub trait Machine: Sync {
     fn representative(&self, state: Self::State) -> Self::State {
         state
     }
+
+    /// Prepares a new (canonical) state for the frontier, where it waits to be expanded: for
+    /// example, makes it share parts equal to those of other stored states, so that a wide
+    /// level takes less memory. It must return an equal state (same `Eq`, same `Hash`); it is
+    /// called once per distinct state. The default returns it unchanged.
+    fn compact(&self, state: Self::State) -> Self::State {
+        state
+    }
 }

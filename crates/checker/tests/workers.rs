@@ -1,10 +1,12 @@
 //! The worker threads of a search: the same threads expand every level (so what a machine
-//! keeps per thread survives from one level to the next), and a panic in one of them ends
-//! the search with that panic instead of hanging it.
+//! keeps per thread survives from one level to the next), a panic in one of them ends the
+//! search with that panic instead of hanging it, and every distinct state is compacted once
+//! before it waits in the frontier.
 
 use anvil_checker::*;
 use std::collections::HashSet;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread::ThreadId;
 
 /// Levels of up to `width` states (several chunks each) for `depth` levels: state `(d, i)`
@@ -15,6 +17,7 @@ struct Wide {
     depth: u32,
     panic_at: Option<(u32, u32)>,
     threads: Mutex<HashSet<ThreadId>>,
+    compacted: AtomicU64,
 }
 
 impl Wide {
@@ -24,6 +27,7 @@ impl Wide {
             depth: 16,
             panic_at,
             threads: Mutex::new(HashSet::new()),
+            compacted: AtomicU64::new(0),
         }
     }
 }
@@ -53,6 +57,10 @@ impl Machine for Wide {
     fn fairness(&self, _: &(u32, u32), a: &u32) -> Fairness<u32> {
         Fairness::Weak(*a)
     }
+    fn compact(&self, s: (u32, u32)) -> (u32, u32) {
+        self.compacted.fetch_add(1, Ordering::Relaxed);
+        s
+    }
 }
 
 #[test]
@@ -75,6 +83,8 @@ fn the_same_worker_threads_expand_every_level() {
             "17 levels, one pair of worker threads: {threads:?}"
         );
         assert!(!threads.contains(&std::thread::current().id()));
+        // each distinct state once, though two successors are generated per state
+        assert_eq!(m.compacted.load(Ordering::Relaxed), r.states);
     }
 }
 

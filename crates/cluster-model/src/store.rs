@@ -3,10 +3,11 @@
 
 use crate::small_map::SmallMap;
 use anvil_objects::{DynamicObject, ObjectRef, StableHasher};
+use std::collections::HashMap;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::ops::Deref;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 
 /// Stored objects, keyed by (kind, namespace, name), in a sorted vector ([`SmallMap`]: a
 /// state holds a few dozen objects at most). Cloning shares the map (copy on write:
@@ -17,7 +18,7 @@ use std::sync::Arc;
 /// hashes (see `DynamicObject`'s equality), without walking the maps.
 #[derive(Clone, Default)]
 pub struct ObjectStore {
-    map: Arc<SmallMap<ObjectRef, DynamicObject>>,
+    map: Arc<Objects>,
     /// Sums of the entries' 128-bit hashes, one per lane.
     sum: (u64, u64),
 }
@@ -61,6 +62,25 @@ impl ObjectStore {
         Arc::ptr_eq(&self.map, &other.map)
     }
 
+    /// Makes this store share its map with any equal store that [`ObjectStore::share`] saw
+    /// and that is still alive, anywhere in the process (hash-consing). The states waiting in
+    /// a search's frontier mostly hold maps equal to others' (the same objects reached along
+    /// different interleavings); shared, each is stored once. The table holds its maps weakly.
+    pub fn share(&mut self) {
+        let key = (self.sum, self.map.len());
+        let shard = &SHARED[(self.sum.1 as usize) % SHARDS];
+        let mut t = shard.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = t.maps.get(&key).and_then(Weak::upgrade) {
+            self.map = m;
+            return;
+        }
+        t.maps.insert(key, Arc::downgrade(&self.map));
+        if t.maps.len() > 2 * t.live.max(4096) {
+            t.maps.retain(|_, m| m.strong_count() > 0);
+            t.live = t.maps.len();
+        }
+    }
+
     /// Removes the object stored under `k`.
     pub fn remove(&mut self, k: &ObjectRef) -> Option<DynamicObject> {
         if !self.map.contains_key(k) {
@@ -74,8 +94,25 @@ impl ObjectStore {
     }
 }
 
+/// Shards of the table of shared maps ([`ObjectStore::share`]).
+const SHARDS: usize = 16;
+
+/// One shard: maps by (content sum, length), weakly held, and how many were alive at the last
+/// sweep (the dead are swept when the shard has doubled since).
+#[derive(Default)]
+struct Shard {
+    maps: HashMap<((u64, u64), usize), Weak<Objects>>,
+    live: usize,
+}
+
+/// The map a store holds.
+type Objects = SmallMap<ObjectRef, DynamicObject>;
+
+static SHARED: LazyLock<Vec<Mutex<Shard>>> =
+    LazyLock::new(|| (0..SHARDS).map(|_| Mutex::default()).collect());
+
 impl Deref for ObjectStore {
-    type Target = SmallMap<ObjectRef, DynamicObject>;
+    type Target = Objects;
     fn deref(&self) -> &Self::Target {
         &self.map
     }
@@ -157,5 +194,27 @@ mod tests {
         assert_eq!((fp(&x), x.clone()), (fp(&y), y.clone()));
         let z: ObjectStore = x.iter().map(|(k, o)| (k.clone(), o.clone())).collect();
         assert_eq!((fp(&z), &z), (fp(&x), &x));
+    }
+
+    #[test]
+    fn equal_stores_share_one_map_once_shared() {
+        let (a, oa) = obj("shared-a", "1");
+        let (b, ob) = obj("shared-b", "2");
+        let mut x: ObjectStore = [(a.clone(), oa.clone()), (b.clone(), ob.clone())]
+            .into_iter()
+            .collect();
+        let mut y: ObjectStore = [(b.clone(), ob), (a.clone(), oa)].into_iter().collect();
+        let mut other: ObjectStore = [(a, obj("shared-a", "changed").1)].into_iter().collect();
+        assert!(!x.shares(&y));
+        x.share();
+        y.share();
+        other.share();
+        assert!(x.shares(&y));
+        assert!(!x.shares(&other));
+        assert_eq!((fp(&x), &x), (fp(&y), &y));
+        // a change copies the map again (copy on write): the shared one is not touched
+        y.remove(&b);
+        assert!(!x.shares(&y));
+        assert_eq!(x.len(), 2);
     }
 }

@@ -913,6 +913,11 @@ where
         canonicalize_state(&mut s, token_order(self.reduce));
         s
     }
+
+    fn compact(&self, mut s: Self::State) -> Self::State {
+        s.etcd.objects.share();
+        s
+    }
 }
 
 /// Debug helper: the type of a [`Debug`] value.

@@ -325,4 +325,9 @@ where
         canonicalize_state(&mut s, token_order(self.reduce));
         s
     }
+
+    fn compact(&self, mut s: Self::State) -> Self::State {
+        s.etcd.objects.share();
+        s
+    }
 }
