@@ -9,8 +9,8 @@
 //!   (not two whole levels). New states go to per-worker next-frontier
 //!   vectors. The worker threads are spawned once per search and expand every
 //!   level ([`crate::workers`]), so what the machine keeps per thread (its memo
-//!   caches) survives from one level to the next. All states of depth `d` are expanded before any of depth `d+1`,
-//!   so parent links give shortest paths.
+//!   caches) survives from one level to the next. All states of depth `d` are
+//!   expanded before any of depth `d+1`, so parent links give shortest paths.
 //! * **Liveness graph.** Only when a liveness property is present, every
 //!   expanded state also records its successor edges (target id, interned
 //!   fairness key, action index; 12 bytes each; stuttering self-loops and

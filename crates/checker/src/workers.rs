@@ -71,7 +71,7 @@ impl<S: Send> Workers<S> {
     ) -> Vec<ChunkOut<S>> {
         for job in &self.jobs {
             job.send(Arc::clone(frontier))
-                .expect("a worker thread ended before the search");
+                .expect("a worker thread ended before the search did");
         }
         let mut outs = Vec::new();
         let mut done = 0;
