@@ -30,7 +30,7 @@
 //!   reachable space was explored (whatever stop was requested meanwhile).
 
 pub(crate) use crate::expand::Violation;
-use crate::expand::{CHUNK, ChunkOut, Item, Shared, chunked, next_frontier};
+use crate::expand::{CHUNK, ChunkOut, Item, Shared, chunked};
 use crate::fingerprint::fingerprint;
 use crate::machine::Machine;
 use crate::property::{Predicate, StepPredicate};
@@ -204,26 +204,30 @@ pub(crate) fn explore<'a, M: Machine>(mut cfg: Config<'a, M>) -> Explored<'a> {
             };
             all_expanded &= outs.len() == nchunks;
             outs.sort_unstable_by_key(|o| o.idx);
-            let parents = match graph.as_mut() {
-                Some(g) => {
-                    for o in &outs {
-                        let mut off = *g.offsets.last().unwrap();
-                        for d in &o.deg {
-                            off += *d as u64;
-                            g.offsets.push(off);
-                        }
-                        g.edges.extend_from_slice(&o.edges);
-                        g.preds.extend_from_slice(&o.preds);
+            let mut next: Vec<Item<M::State>> =
+                Vec::with_capacity(outs.iter().map(|o| o.next.len()).sum());
+            if let Some(g) = graph.as_mut() {
+                for o in &mut outs {
+                    let mut off = *g.offsets.last().unwrap();
+                    for d in &o.deg {
+                        off += *d as u64;
+                        g.offsets.push(off);
                     }
-                    Some(&mut g.parent)
+                    g.edges.extend_from_slice(&o.edges);
+                    g.preds.extend_from_slice(&o.preds);
+                    next.append(&mut o.next);
                 }
-                None => None,
-            };
-            let (next, next_len) = next_frontier(&mut outs, parents);
+                next.sort_unstable_by_key(|i| i.id);
+                g.parent.extend(next.iter().map(|i| i.parent));
+            } else {
+                for o in &mut outs {
+                    next.append(&mut o.next);
+                }
+            }
             drop(outs);
-            est_peak = est_peak.max(check_memory(&graph, next_len));
-            level_len = next_len;
-            frontier = Arc::new(next);
+            est_peak = est_peak.max(check_memory(&graph, next.len()));
+            level_len = next.len();
+            frontier = Arc::new(chunked(next));
             report(
                 &mut progress,
                 level_len as u64,

@@ -12,7 +12,7 @@
 use crate::fingerprint::fingerprint;
 use crate::machine::{Fairness, Machine};
 use crate::property::{Predicate, StepPredicate};
-use crate::store::{Edge, FINITE, NONE, Table, UNFAIR};
+use crate::store::{Edge, FINITE, Table, UNFAIR};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -32,59 +32,6 @@ pub(crate) fn chunked<S>(items: Vec<Item<S>>) -> Vec<Mutex<Vec<Item<S>>>> {
         chunks.push(Mutex::new(chunk));
     }
     chunks
-}
-
-/// The next level's frontier, in chunks, from the new states of the chunks just expanded, and
-/// its number of states. Each state is moved once, and each chunk's vector is freed as soon as
-/// it is emptied, so at the end of a level memory holds the new states about once (a merge into
-/// one vector and a split into chunks held them twice). With `parents` (liveness runs, where
-/// the graph is laid out by state id) the frontier is in id order: the new states' ids are the
-/// contiguous range that starts at `parents.len()` (every earlier id has its parent there),
-/// each state goes straight to its slot and its parent to `parents[id]`.
-pub(crate) fn next_frontier<S>(
-    outs: &mut [ChunkOut<S>],
-    parents: Option<&mut Vec<u32>>,
-) -> (Vec<Mutex<Vec<Item<S>>>>, usize) {
-    let total: usize = outs.iter().map(|o| o.next.len()).sum();
-    let Some(parents) = parents else {
-        let mut chunks = Vec::with_capacity(total.div_ceil(CHUNK) + outs.len());
-        for o in outs.iter_mut() {
-            let mut v = std::mem::take(&mut o.next);
-            while v.len() > CHUNK {
-                chunks.push(Mutex::new(v.split_off(v.len() - CHUNK)));
-            }
-            if !v.is_empty() {
-                chunks.push(Mutex::new(v));
-            }
-        }
-        return (chunks, total);
-    };
-    let lo = parents.len();
-    parents.resize(lo + total, NONE);
-    let mut slots: Vec<Vec<Option<Item<S>>>> = (0..total.div_ceil(CHUNK))
-        .map(|c| {
-            std::iter::repeat_with(|| None)
-                .take(CHUNK.min(total - c * CHUNK))
-                .collect()
-        })
-        .collect();
-    for o in outs.iter_mut() {
-        for item in std::mem::take(&mut o.next) {
-            let k = item.id as usize - lo;
-            parents[item.id as usize] = item.parent;
-            slots[k / CHUNK][k % CHUNK] = Some(item);
-        }
-    }
-    let chunks = slots
-        .into_iter()
-        .map(|v| {
-            let chunk = v
-                .into_iter()
-                .map(|i| i.expect("the new states' ids are contiguous"));
-            Mutex::new(chunk.collect())
-        })
-        .collect();
-    (chunks, total)
 }
 
 /// The first (hence shortest) violation of a safety property.
