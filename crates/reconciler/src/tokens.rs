@@ -684,32 +684,24 @@ fn visit_parts(p: &ObjectParts, f: &mut dyn FnMut(&str)) {
     p.body.values().for_each(|v| visit_json(v, f));
 }
 
-/// The tokens of an object, in the order of `visit_parts`: as strings and parsed.
-struct ObjectTokens {
-    strings: Vec<String>,
-    parsed: Vec<(Space, u64)>,
-}
+/// An object's tokens, parsed, in the order of `visit_parts`.
+type Parsed = Arc<[(Space, u64)]>;
 
 thread_local! {
-    /// The tokens of an object, by content fingerprint (objects are immutable).
-    static OBJECT_TOKENS: std::cell::RefCell<std::collections::HashMap<u64, Arc<ObjectTokens>>> =
+    /// The parsed tokens of an object by content fingerprint (objects are immutable).
+    static OBJECT_TOKENS: std::cell::RefCell<std::collections::HashMap<u64, Parsed>> =
         std::cell::RefCell::new(std::collections::HashMap::new());
 }
 
-/// The tokens of `o` (cached per thread by fingerprint).
-fn object_tokens(o: &DynamicObject) -> Arc<ObjectTokens> {
+/// The tokens of `o`, parsed (cached per thread by fingerprint).
+fn object_tokens(o: &DynamicObject) -> Parsed {
     let fp = o.fingerprint();
     if let Some(t) = OBJECT_TOKENS.with(|c| c.borrow().get(&fp).cloned()) {
         return t;
     }
-    let (mut strings, mut parsed) = (Vec::new(), Vec::new());
-    visit_parts(o.parts(), &mut |s| {
-        if let Some(t) = parse(s) {
-            strings.push(s.to_string());
-            parsed.push(t);
-        }
-    });
-    let t = Arc::new(ObjectTokens { strings, parsed });
+    let mut parsed = Vec::new();
+    visit_parts(o.parts(), &mut |s| parsed.extend(parse(s)));
+    let t: Parsed = parsed.into();
     OBJECT_TOKENS.with(|c| {
         let mut c = c.borrow_mut();
         if c.len() > 500_000 {
@@ -724,13 +716,16 @@ fn object_tokens(o: &DynamicObject) -> Arc<ObjectTokens> {
 /// its labels and annotations, and every string of its body. Names, keys and finalizers are
 /// never renamed.
 impl Tokens for DynamicObject {
-    /// Calls `f` on every token of the object (cached per thread by fingerprint).
+    /// Calls `f` on every token of the object (parsed tokens cached per thread by
+    /// fingerprint; a token is exactly the string `token` writes for its space and number, so
+    /// the strings are written again, off the hot path).
     fn visit(&self, f: &mut dyn FnMut(&str)) {
-        object_tokens(self).strings.iter().for_each(|t| f(t));
+        object_tokens(self)
+            .iter()
+            .for_each(|&(space, n)| f(&token(space, n)));
     }
     fn visit_tokens(&self, f: &mut dyn FnMut(Space, u64)) {
         object_tokens(self)
-            .parsed
             .iter()
             .for_each(|&(space, n)| f(space, n));
     }
@@ -739,7 +734,6 @@ impl Tokens for DynamicObject {
             return self.clone();
         }
         let mut pairs: Vec<(Space, u64, u64)> = object_tokens(self)
-            .parsed
             .iter()
             .filter_map(|&(space, n)| r.map_number(space, n).map(|m| (space, n, m)))
             .collect();
@@ -1244,6 +1238,8 @@ mod tests {
         for _ in 0..2 {
             agree(&obj);
         }
+        // the strings are written again from the parsed tokens: exactly the object's own
+        assert_eq!(reported(&obj), [rv(2), uid(1), uid(4), rv(1), uid(3)]);
         assert_eq!(
             parsed(&obj),
             [
